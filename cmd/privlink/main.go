@@ -1,0 +1,71 @@
+// Command privlink is a local stand-in for the AWS PrivateLink data path:
+// client → interface VPC endpoint → Network Load Balancer node → target.
+//
+// It only wires flags, configuration and packages together; the logic lives
+// in the config, acl, conntrack, proxy and loadtest packages.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a process exit code: 1 for runtime and validation
+// failures, 2 for usage errors.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// quiet is an exit code whose message was already printed.
+func quiet(code int) error { return &exitError{code: code} }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "privlink: "+ee.err.Error())
+		}
+		return ee.code
+	}
+	// cobra's own errors (unknown flag or command, bad flag value) are usage errors.
+	fmt.Fprintln(os.Stderr, "privlink: "+err.Error())
+	fmt.Fprintln(os.Stderr, "Run 'privlink --help' for usage.")
+	return 2
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "privlink",
+		Short:         "A local stand-in for the AWS PrivateLink data path",
+		Long:          "privlink emulates client → interface VPC endpoint → NLB node → target on one machine:\nsecurity groups, network ACLs, SNAT or PROXY protocol v2, the port budget, conntrack and flow logs.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g.register(root)
+	root.AddCommand(
+		newVersionCmd(),
+	)
+	return root
+}
