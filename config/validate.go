@@ -23,8 +23,8 @@ type validator struct {
 	nacls   map[string]bool
 	svcs    map[string]*Service
 	eps     map[string]bool
-	addrs   map[netip.Addr]string         // interface and node IPs → owner path
-	socks   map[netip.AddrPort]string     // listening sockets → owner path
+	addrs   map[netip.Addr]string     // interface and node IPs → owner path
+	socks   map[netip.AddrPort]string // listening sockets → owner path
 }
 
 func (v *validator) at(path string) Error {
