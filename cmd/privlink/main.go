@@ -65,6 +65,9 @@ func newRootCmd() *cobra.Command {
 	}
 	g.register(root)
 	root.AddCommand(
+		newRunCmd(),
+		newValidateCmd(),
+		newEchoCmd(),
 		newVersionCmd(),
 	)
 	return root

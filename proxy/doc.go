@@ -1,0 +1,18 @@
+// Package proxy is privlink's data plane: it listens on every endpoint
+// interface, and for each accepted connection picks the NLB node of the
+// interface's AZ and a target, dials the target from the node's IP (real
+// SNAT), writes the PROXY v2 header when the target group asks for it, and
+// splices bytes both ways with half-close propagation. It also serves the
+// admin HTTP API of its own state and the built-in targets of a topology.
+//
+// A Server runs one configuration generation at a time: the topology is
+// compiled once and read through an atomic pointer, so a connection keeps
+// the snapshot it started with.
+//
+// In a Go integration test, start the stand-in in-process:
+//
+//	cfg, _ := config.Parse("test", yamlText)
+//	srv, err := proxy.Start(cfg, proxy.Options{})
+//	defer srv.Close()
+//	addr := srv.Endpoint("vpce-0c1308d7312217abc").Addr("use1-az1", 8443)
+package proxy

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the data plane's Prometheus collectors (SPEC §6). Label
+// children are resolved once per compiled topology, so the per-connection
+// cost is a few atomic adds; no label ever carries a client address.
+type metrics struct {
+	activeFlows  *prometheus.GaugeVec
+	newFlows     *prometheus.CounterVec
+	bytes        *prometheus.CounterVec
+	clientResets *prometheus.CounterVec
+	targetResets *prometheus.CounterVec
+	elbResets    *prometheus.CounterVec
+	dialDuration *prometheus.HistogramVec
+	flowDuration *prometheus.HistogramVec
+	reloadOK     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	svc := []string{"service"}
+	m := &metrics{
+		activeFlows: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "privlink", Name: "active_flows",
+			Help: "Connections currently forwarded, by service and AZ of the endpoint interface."}, []string{"service", "az"}),
+		newFlows: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "new_flows_total",
+			Help: "Connections accepted on endpoint interfaces, by service and AZ."}, []string{"service", "az"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "processed_bytes_total",
+			Help: "Payload bytes forwarded, by service and direction (to_target, to_client)."}, []string{"service", "direction"}),
+		clientResets: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "tcp_client_resets_total",
+			Help: "Resets sent by clients (TCP_Client_Reset_Count)."}, svc),
+		targetResets: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "tcp_target_resets_total",
+			Help: "Resets sent by targets, including refused connections (TCP_Target_Reset_Count)."}, svc),
+		elbResets: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "tcp_elb_resets_total",
+			Help: "Resets sent by the load balancer itself, e.g. after the idle timeout (TCP_ELB_Reset_Count)."}, svc),
+		dialDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "privlink", Name: "dial_duration_seconds",
+			Help:    "Time to establish the connection from the NLB node to the target.",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16)}, svc),
+		flowDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "privlink", Name: "flow_duration_seconds",
+			Help:    "Lifetime of forwarded connections.",
+			Buckets: prometheus.ExponentialBuckets(1e-3, 4, 12)}, svc),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "privlink", Name: "config_last_reload_successful",
+			Help: "1 if the last configuration load or reload succeeded, 0 if it failed and the previous one is still in use."}),
+	}
+	reg.MustRegister(m.activeFlows, m.newFlows, m.bytes, m.clientResets, m.targetResets, m.elbResets,
+		m.dialDuration, m.flowDuration, m.reloadOK)
+	return m
+}
+
+// serviceMetrics are a service's resolved label children.
+type serviceMetrics struct {
+	bytesToTarget, bytesToClient            prometheus.Counter
+	clientResets, targetResets, elbResets   prometheus.Counter
+	dialDuration, flowDuration              prometheus.Observer
+}
+
+func (m *metrics) forService(id string) serviceMetrics {
+	return serviceMetrics{
+		bytesToTarget: m.bytes.WithLabelValues(id, "to_target"),
+		bytesToClient: m.bytes.WithLabelValues(id, "to_client"),
+		clientResets:  m.clientResets.WithLabelValues(id),
+		targetResets:  m.targetResets.WithLabelValues(id),
+		elbResets:     m.elbResets.WithLabelValues(id),
+		dialDuration:  m.dialDuration.WithLabelValues(id),
+		flowDuration:  m.flowDuration.WithLabelValues(id),
+	}
+}
+
+// zoneMetrics are the per (service, AZ) children.
+type zoneMetrics struct {
+	active   prometheus.Gauge
+	newFlows prometheus.Counter
+}
+
+func (m *metrics) forZone(service, az string) zoneMetrics {
+	return zoneMetrics{active: m.activeFlows.WithLabelValues(service, az), newFlows: m.newFlows.WithLabelValues(service, az)}
+}

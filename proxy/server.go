@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/loadtest"
+	"github.com/privlink/privlink/proxy/acceptor"
+)
+
+// Options tunes a Server. The zero value is usable.
+type Options struct {
+	// Logger receives the server's logs; nil discards them.
+	Logger *zap.Logger
+	// Registry receives the metrics; nil creates one with the Go and
+	// process collectors, served at /metrics.
+	Registry *prometheus.Registry
+	// DialTimeout bounds the connection to a target (default 10s, about
+	// what NLB's SYN retries take before the client is reset).
+	DialTimeout time.Duration
+}
+
+// DefaultDialTimeout is the default Options.DialTimeout.
+const DefaultDialTimeout = 10 * time.Second
+
+// ErrServerClosed is returned by Start after Shutdown or Close.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Server is a running PrivateLink stand-in: endpoint listeners, built-in
+// targets and the admin API of one configuration.
+type Server struct {
+	opts Options
+	log  *zap.Logger
+	reg  *prometheus.Registry
+	m    *metrics
+	top  atomic.Pointer[topology]
+
+	ctx    context.Context // cancelled when the server force-closes
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	started   bool
+	closing   bool
+	listeners map[netip.AddrPort]*net.TCPListener
+	flows     map[*flow]struct{}
+	targets   []*loadtest.Target
+	admin     *http.Server
+	adminAddr net.Addr
+
+	accepts  sync.WaitGroup // endpoint accept loops
+	builtins sync.WaitGroup // built-in target servers
+	handlers sync.WaitGroup // connection goroutines
+	adminWG  sync.WaitGroup // the admin HTTP server
+}
+
+// New compiles cfg into a server without opening any socket.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if cfg == nil {
+		return nil, errors.New("proxy: nil config")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	s := &Server{
+		opts: opts, log: opts.Logger, reg: opts.Registry,
+		listeners: map[netip.AddrPort]*net.TCPListener{}, flows: map[*flow]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.m = newMetrics(s.reg)
+	s.top.Store(compile(cfg, s.m))
+	s.m.reloadOK.Set(1)
+	return s, nil
+}
+
+// Start opens every socket of the configuration — built-in targets, endpoint
+// listeners, the admin API — and starts serving. If any cannot be opened,
+// everything opened so far is closed again and the error names the
+// configuration key at fault: nothing is left half-started.
+func Start(cfg *config.Config, opts Options) (*Server, error) {
+	s, err := New(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start opens the sockets and serves (see the package function Start).
+func (s *Server) Start() error {
+	s.mu.Lock()
+	if s.started || s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.started = true
+	s.mu.Unlock()
+	top := s.top.Load()
+	if err := s.bindAll(top); err != nil {
+		s.Close()
+		return err
+	}
+	return nil
+}
+
+func (s *Server) bindAll(top *topology) error {
+	for _, b := range top.builtins {
+		if err := s.startBuiltin(b); err != nil {
+			return err
+		}
+	}
+	for addr, key := range sortedKeys(top.listenKeys) {
+		ln, err := listenTCP(addr)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", top.cfg.Source, key, err)
+		}
+		s.mu.Lock()
+		s.listeners[addr] = ln
+		s.mu.Unlock()
+		s.accepts.Add(1)
+		go s.acceptLoop(addr, ln)
+	}
+	return s.startAdmin(top.cfg)
+}
+
+func (s *Server) startBuiltin(b builtinTarget) error {
+	ln, err := listenTCP(b.addr)
+	if err != nil {
+		return fmt.Errorf("%s: %s: built-in %s target: %w", s.top.Load().cfg.Source, b.key, b.mode, err)
+	}
+	t := loadtest.NewTarget(loadtest.Mode(b.mode), s.log.Named("builtin"))
+	s.mu.Lock()
+	s.targets = append(s.targets, t)
+	s.mu.Unlock()
+	s.builtins.Add(1)
+	go func() {
+		defer s.builtins.Done()
+		if err := t.Serve(ln); !errors.Is(err, loadtest.ErrTargetClosed) {
+			s.log.Error("built-in target stopped", zap.Stringer("addr", b.addr), zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+	if err != nil {
+		return nil, bindError(addr, err)
+	}
+	return ln, nil
+}
+
+func (s *Server) acceptLoop(addr netip.AddrPort, ln *net.TCPListener) {
+	defer s.accepts.Done()
+	err := acceptor.Loop(ln, s.accepted, s.isClosing, func(err error, d time.Duration) {
+		s.log.Warn("accept failed; backing off", zap.Stringer("listener", addr), zap.Duration("backoff", d), zap.Error(err))
+	})
+	if err != nil {
+		s.log.Error("listener stopped", zap.Stringer("listener", addr), zap.Error(err))
+	}
+}
+
+// accepted starts the pipeline for a new client connection.
+func (s *Server) accepted(c net.Conn) {
+	tc := c.(*net.TCPConn)
+	laddr := addrPort(tc.LocalAddr())
+	r := s.top.Load().routes[laddr]
+	if r == nil { // the listener is being removed by a reload
+		resetConn(tc)
+		return
+	}
+	f := &flow{s: s, r: r, client: tc, src: addrPort(tc.RemoteAddr()), start: time.Now()}
+	if !s.addFlow(f) {
+		resetConn(tc)
+		return
+	}
+	go func() {
+		defer s.removeFlow(f)
+		f.serve(s.ctx)
+	}()
+}
+
+func (s *Server) addFlow(f *flow) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.flows[f] = struct{}{}
+	s.handlers.Add(1)
+	return true
+}
+
+func (s *Server) removeFlow(f *flow) {
+	s.mu.Lock()
+	delete(s.flows, f)
+	s.mu.Unlock()
+	s.handlers.Done()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}

@@ -1,0 +1,79 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// dial connects to the target from the node's IP, so the target's socket
+// sees the node as its peer (SNAT).
+func (s *Server) dial(ctx context.Context, node netip.Addr, target netip.AddrPort) (*net.TCPConn, error) {
+	d := net.Dialer{
+		LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, 0)),
+		Timeout:   s.opts.DialTimeout,
+		Control:   reuseAddr,
+	}
+	c, err := d.DialContext(ctx, "tcp", target.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// reuseAddr lets many connections share a node source port towards
+// different targets, as the per-target port budget assumes.
+func reuseAddr(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// resetConn closes c with an RST instead of a FIN.
+func resetConn(c *net.TCPConn) {
+	c.SetLinger(0)
+	c.Close()
+}
+
+// isReset reports whether the peer of c reset the connection (the kernel
+// moved the socket to CLOSE).
+func isReset(c *net.TCPConn) bool {
+	if c == nil {
+		return false
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var state uint8
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		var info *unix.TCPInfo
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO)
+		if serr == nil {
+			state = info.State
+		}
+	}); err != nil || serr != nil {
+		return false
+	}
+	return state == tcpClose
+}
+
+// tcpClose is the kernel's TCP_CLOSE state.
+const tcpClose = 7
+
+// addrPort converts a net.Addr from the socket layer once, at the edge.
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
