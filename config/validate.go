@@ -1,6 +1,8 @@
 package config
 
 import (
+	"cmp"
+	"slices"
 	"fmt"
 	"net"
 	"net/netip"
@@ -92,7 +94,14 @@ func (v *validator) run() {
 	}
 	v.builtinSockets()
 	v.adminSocket()
+	slices.SortStableFunc(v.errs, byLine)
+	slices.SortStableFunc(v.warns, byLine)
 }
+
+// secs writes a duration in seconds, the unit of AWS's limits.
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
+
+func byLine(a, b Error) int { return cmp.Compare(a.Line, b.Line) }
 
 var accountID = regexp.MustCompile(`^[0-9]{12}$`)
 
@@ -133,9 +142,13 @@ func (v *validator) subnet(path string, s *Subnet) {
 		v.errf(path+".az", "is required")
 	}
 	if v.prefix(path+".cidr", s.CIDR) {
-		for id, o := range v.subnets {
-			if o != s && o.CIDR.IsValid() && o.CIDR.Overlaps(s.CIDR) {
-				v.errf(path+".cidr", "%s overlaps subnet %s (%s)", s.CIDR, id, o.CIDR)
+		for i := range v.c.Subnets {
+			o := &v.c.Subnets[i]
+			if o == s {
+				break
+			}
+			if o.CIDR.IsValid() && o.CIDR.Masked() == o.CIDR && o.CIDR.Overlaps(s.CIDR) {
+				v.errf(path+".cidr", "%s overlaps subnet %s (%s)", s.CIDR, o.ID, o.CIDR)
 			}
 		}
 	}
@@ -294,16 +307,18 @@ func (v *validator) placed(path, subnetID string, az *string, ip netip.Addr, sub
 	}
 }
 
-// ownIP records an interface or node IP, which must be unique.
-func (v *validator) ownIP(path string, ip netip.Addr) {
+// ownIP records an interface or node IP, which must be unique; it reports
+// whether the address is new.
+func (v *validator) ownIP(path string, ip netip.Addr) bool {
 	if !ip.IsValid() {
-		return
+		return false
 	}
 	if other, ok := v.addrs[ip]; ok {
 		v.errf(path+".ip", "%s is already the address of %s", ip, other)
-		return
+		return false
 	}
 	v.addrs[ip] = path
+	return true
 }
 
 func (v *validator) client(path string, c *Client) {
@@ -389,7 +404,7 @@ func (v *validator) loadBalancer(path string, s *Service, tgs map[string]bool) {
 		case d <= 0:
 			v.errf(p+".idle_timeout", "must be positive")
 		case d > 6000*time.Second:
-			v.errf(p+".idle_timeout", "%s is above AWS's maximum of 6000s", d)
+			v.errf(p+".idle_timeout", "%s is above AWS's maximum of 6000s", secs(d))
 		case d < 60*time.Second:
 			v.warnf(p+".idle_timeout", "%s is below AWS's minimum of 60s; accepted for tests", d)
 		}
@@ -404,7 +419,7 @@ func (v *validator) targetGroup(path string, tg *TargetGroup) {
 		v.errf(path+".port_budget", "must be between 1 and 64512 (the ports 1024-65535 of a node IP), got %d", tg.PortBudget)
 	}
 	if d := tg.DeregistrationDelay.D(); d > 3600*time.Second {
-		v.errf(path+".deregistration_delay", "%s is above AWS's maximum of 3600s", d)
+		v.errf(path+".deregistration_delay", "%s is above AWS's maximum of 3600s", secs(d))
 	}
 	v.healthCheck(path+".health_check", &tg.HealthCheck)
 	seen := map[netip.AddrPort]string{}
@@ -434,7 +449,11 @@ func (v *validator) healthCheck(path string, h *HealthCheck) {
 	if h.Timeout > 0 && h.Interval > 0 && h.Timeout > h.Interval {
 		v.errf(path+".timeout", "%s is longer than the interval %s", h.Timeout, h.Interval)
 	}
-	for key, n := range map[string]int{"healthy_threshold": h.HealthyThreshold, "unhealthy_threshold": h.UnhealthyThreshold} {
+	for _, th := range []struct {
+		key string
+		n   int
+	}{{"healthy_threshold", h.HealthyThreshold}, {"unhealthy_threshold", h.UnhealthyThreshold}} {
+		key, n := th.key, th.n
 		switch {
 		case n < 1:
 			v.errf(path+"."+key, "must be at least 1, got %d", n)
@@ -485,7 +504,7 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 	for i := range e.Interfaces {
 		in, p := &e.Interfaces[i], idx(path, "interfaces", i)
 		v.placed(p, in.Subnet, &in.AZ, in.IP, true)
-		v.ownIP(p, in.IP)
+		unique := v.ownIP(p, in.IP)
 		if in.AZ != "" && azs[in.AZ] {
 			v.errf(p+".az", "the endpoint already has an interface in %s (one per AZ)", in.AZ)
 		}
@@ -496,8 +515,15 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 		if s.Node(in.AZ) == nil {
 			v.errf(p+".az", "service %s has no load balancer node in %s", s.ID, in.AZ)
 		}
+		if !unique {
+			continue
+		}
+		ports := map[uint16]bool{} // a repeated listener port is reported once, on the listener
 		for _, l := range s.LoadBalancer.Listeners {
-			v.socket(p+".ip", netip.AddrPortFrom(in.IP, l.Port), "listener")
+			if !ports[l.Port] {
+				ports[l.Port] = true
+				v.socket(p+".ip", netip.AddrPortFrom(in.IP, l.Port), "listener")
+			}
 		}
 	}
 }

@@ -50,9 +50,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // serviceMetrics are a service's resolved label children.
 type serviceMetrics struct {
-	bytesToTarget, bytesToClient            prometheus.Counter
-	clientResets, targetResets, elbResets   prometheus.Counter
-	dialDuration, flowDuration              prometheus.Observer
+	bytesToTarget, bytesToClient          prometheus.Counter
+	clientResets, targetResets, elbResets prometheus.Counter
+	dialDuration, flowDuration            prometheus.Observer
 }
 
 func (m *metrics) forService(id string) serviceMetrics {
