@@ -2,12 +2,12 @@ package config
 
 import (
 	"cmp"
-	"slices"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
