@@ -6,11 +6,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/privlink/privlink/config"
 )
 
 // exitError carries a process exit code: 1 for runtime and validation
@@ -31,27 +35,44 @@ func usageErr(format string, args ...any) error {
 func quiet(code int) error { return &exitError{code: code} }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+// run executes one command line and returns the process exit code;
+// cancelling ctx stops a long-running command as a signal would.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
-	err := root.Execute()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "privlink: "+ee.err.Error())
+			printError(stderr, ee.err)
 		}
 		return ee.code
 	}
 	// cobra's own errors (unknown flag or command, bad flag value) are usage errors.
-	fmt.Fprintln(os.Stderr, "privlink: "+err.Error())
-	fmt.Fprintln(os.Stderr, "Run 'privlink --help' for usage.")
+	fmt.Fprintln(stderr, "privlink: "+err.Error())
+	fmt.Fprintln(stderr, "Run 'privlink --help' for usage.")
 	return 2
+}
+
+// printError writes one error line, or for configuration errors one
+// FILE:LINE: key: message line per problem.
+func printError(w io.Writer, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, "privlink: "+err.Error())
 }
 
 func newRootCmd() *cobra.Command {
