@@ -244,7 +244,9 @@ func TestSilentPeersDoNotLeak(t *testing.T) {
 	l.target("10.20", func(c *net.TCPConn) { <-hold })
 	l.start()
 	c := l.dial("1.50", "1.10")
-	waitFor(t, func() bool { return l.metric(l.srv.m.activeFlows.WithLabelValues("vpce-svc-03d5ebb7d9579a2b3", "use1-az1")) == 1 }, "one active flow")
+	waitFor(t, func() bool {
+		return l.metric(l.srv.m.activeFlows.WithLabelValues("vpce-svc-03d5ebb7d9579a2b3", "use1-az1")) == 1
+	}, "one active flow")
 	l.srv.Close()
 	close(hold)
 	if _, err := c.Read(make([]byte, 1)); err == nil {
