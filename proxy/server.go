@@ -18,6 +18,7 @@ import (
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/loadtest"
 	"github.com/privlink/privlink/proxy/acceptor"
+	"github.com/privlink/privlink/proxy/relay"
 )
 
 // Options tunes a Server. The zero value is usable.
@@ -30,6 +31,9 @@ type Options struct {
 	// DialTimeout bounds the connection to a target (default 10s, about
 	// what NLB's SYN retries take before the client is reset).
 	DialTimeout time.Duration
+	// ParkAfter is how long a connection direction may be idle before it
+	// gives up its goroutine (see package relay; default 1s).
+	ParkAfter time.Duration
 }
 
 // DefaultDialTimeout is the default Options.DialTimeout.
@@ -54,7 +58,7 @@ type Server struct {
 	started   bool
 	closing   bool
 	listeners map[netip.AddrPort]*net.TCPListener
-	flows     map[*flow]struct{}
+	eng       *relay.Engine
 	targets   []*loadtest.Target
 	admin     *http.Server
 	adminAddr net.Addr
@@ -82,7 +86,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, reg: opts.Registry,
-		listeners: map[netip.AddrPort]*net.TCPListener{}, flows: map[*flow]struct{}{},
+		listeners: map[netip.AddrPort]*net.TCPListener{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m = newMetrics(s.reg)
@@ -115,6 +119,12 @@ func (s *Server) Start() error {
 	}
 	s.started = true
 	s.mu.Unlock()
+	eng, err := relay.New(relay.Options{ParkAfter: s.opts.ParkAfter})
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.eng = eng
 	top := s.top.Load()
 	if err := s.bindAll(top); err != nil {
 		s.Close()
@@ -162,12 +172,15 @@ func (s *Server) startBuiltin(b builtinTarget) error {
 	return nil
 }
 
+// listenTCP listens without TCP keepalives on accepted connections: NLB
+// sends none, and they would keep idle flows from expiring.
 func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr.String())
 	if err != nil {
 		return nil, bindError(addr, err)
 	}
-	return ln, nil
+	return ln.(*net.TCPListener), nil
 }
 
 func (s *Server) acceptLoop(addr netip.AddrPort, ln *net.TCPListener) {
@@ -183,40 +196,27 @@ func (s *Server) acceptLoop(addr netip.AddrPort, ln *net.TCPListener) {
 // accepted starts the pipeline for a new client connection.
 func (s *Server) accepted(c net.Conn) {
 	tc := c.(*net.TCPConn)
-	laddr := addrPort(tc.LocalAddr())
-	r := s.top.Load().routes[laddr]
-	if r == nil { // the listener is being removed by a reload
+	r := s.top.Load().routes[addrPort(tc.LocalAddr())]
+	if r == nil || !s.flowStarted() { // a listener being removed, or shutting down
 		resetConn(tc)
 		return
 	}
-	f := &flow{s: s, r: r, client: tc, src: addrPort(tc.RemoteAddr()), start: time.Now()}
-	if !s.addFlow(f) {
-		resetConn(tc)
-		return
-	}
-	go func() {
-		defer s.removeFlow(f)
-		f.serve(s.ctx)
-	}()
+	f := &flow{s: s, r: r, src: addrPort(tc.RemoteAddr()), start: time.Now()}
+	go f.serve(s.ctx, tc)
 }
 
-func (s *Server) addFlow(f *flow) bool {
+// flowStarted counts a new flow unless the server is closing.
+func (s *Server) flowStarted() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.flows[f] = struct{}{}
 	s.handlers.Add(1)
 	return true
 }
 
-func (s *Server) removeFlow(f *flow) {
-	s.mu.Lock()
-	delete(s.flows, f)
-	s.mu.Unlock()
-	s.handlers.Done()
-}
+func (s *Server) flowEnded() { s.handlers.Done() }
 
 func (s *Server) isClosing() bool {
 	s.mu.Lock()

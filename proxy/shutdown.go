@@ -26,10 +26,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-drained:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.killFlows()
+		s.cancel() // aborts dials in progress
+		s.closeEngine()
 		<-drained
 	}
 	s.cancel()
+	s.closeEngine()
 	s.stopBuiltins()
 	s.stopAdmin()
 	return err
@@ -45,12 +47,11 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) killFlows() {
-	s.cancel() // aborts dials in progress
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for f := range s.flows {
-		f.kill()
+// closeEngine kills the flows still relayed; flows that reach the engine
+// later end at once.
+func (s *Server) closeEngine() {
+	if s.eng != nil {
+		s.eng.Close()
 	}
 }
 

@@ -15,6 +15,7 @@ func (s *Server) dial(ctx context.Context, node netip.Addr, target netip.AddrPor
 	d := net.Dialer{
 		LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, 0)),
 		Timeout:   s.opts.DialTimeout,
+		KeepAlive: -1, // NLB sends no keepalives
 		Control:   reuseAddr,
 	}
 	c, err := d.DialContext(ctx, "tcp", target.String())
@@ -41,33 +42,6 @@ func resetConn(c *net.TCPConn) {
 	c.SetLinger(0)
 	c.Close()
 }
-
-// isReset reports whether the peer of c reset the connection (the kernel
-// moved the socket to CLOSE).
-func isReset(c *net.TCPConn) bool {
-	if c == nil {
-		return false
-	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var state uint8
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		var info *unix.TCPInfo
-		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO)
-		if serr == nil {
-			state = info.State
-		}
-	}); err != nil || serr != nil {
-		return false
-	}
-	return state == tcpClose
-}
-
-// tcpClose is the kernel's TCP_CLOSE state.
-const tcpClose = 7
 
 // addrPort converts a net.Addr from the socket layer once, at the edge.
 func addrPort(a net.Addr) netip.AddrPort {

@@ -1,0 +1,249 @@
+package relay
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxChunk is the most one splice asks for; the pipe's capacity is the real bound.
+const maxChunk = 1 << 20
+
+// firstDataSize bounds the client's first read when a header must go with it.
+const firstDataSize = 16 << 10
+
+var firstBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256+firstDataSize); return &b }}
+
+var errPark = errors.New("relay: park")
+
+// run relays src → dst until EOF, an error, or parking.
+func (d *dir) run() {
+	if d.f.expired.Load() {
+		d.resetAfterExpiry()
+		return
+	}
+	for {
+		n, err := d.fill()
+		switch {
+		case err == errPark:
+			if d.park() {
+				return
+			}
+			continue
+		case err != nil:
+			d.fail(err, true)
+			return
+		case n == 0:
+			d.eof()
+			return
+		}
+		if err := d.drain(n); err != nil {
+			d.fail(err, false)
+			return
+		}
+	}
+}
+
+// fill waits for data on src and moves it into the pipe (or, for the first
+// bytes of a flow with a header, into a buffer). It returns 0 at EOF.
+func (d *dir) fill() (int, error) {
+	var n int
+	var serr error
+	err := d.srcRC.Read(func(fd uintptr) bool {
+		if d.first {
+			n, serr = d.readFirst(int(fd))
+		} else {
+			n, serr = d.spliceIn(int(fd))
+		}
+		return serr != unix.EAGAIN
+	})
+	switch {
+	case err != nil && d.parkReq.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, errPark
+	case err != nil:
+		return 0, err
+	}
+	return n, serr
+}
+
+func (d *dir) spliceIn(fd int) (int, error) {
+	if d.p == nil {
+		p, err := d.f.e.pipes.get()
+		if err != nil {
+			return 0, err
+		}
+		d.p = p
+	}
+	for {
+		n, err := unix.Splice(fd, nil, d.p.w, nil, maxChunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			// Nothing to read: give the pipe back while waiting.
+			d.f.e.pipes.put(d.p)
+			d.p = nil
+		case nil:
+			d.p.data += int(n)
+		}
+		return int(n), err
+	}
+}
+
+func (d *dir) readFirst(fd int) (int, error) {
+	if d.buf == nil {
+		d.buf = firstBufs.Get().(*[]byte)
+	}
+	b := d.f.Owner.AppendHeader((*d.buf)[:0])
+	for {
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			firstBufs.Put(d.buf)
+			d.buf = nil
+			return 0, err
+		case nil:
+			*d.buf = b[:len(b)+n]
+		}
+		return n, err
+	}
+}
+
+// drain writes the n bytes just read to dst.
+func (d *dir) drain(n int) error {
+	var werr error
+	err := d.dstRC.Write(func(fd uintptr) bool {
+		if d.buf != nil {
+			werr = d.writeFirst(int(fd))
+		} else {
+			werr = d.spliceOut(int(fd))
+		}
+		return werr != unix.EAGAIN
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return err
+	}
+	d.n.Add(uint64(n))
+	d.active.Store(d.f.e.now.Load())
+	return nil
+}
+
+func (d *dir) spliceOut(fd int) error {
+	for d.p.data > 0 {
+		n, err := unix.Splice(d.p.r, nil, fd, nil, d.p.data, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		switch err {
+		case unix.EINTR:
+			continue
+		case nil:
+			d.p.data -= int(n)
+			continue
+		}
+		return err
+	}
+	return nil
+}
+
+// writeFirst sends the header and the first bytes, in one write when the
+// socket takes them at once.
+func (d *dir) writeFirst(fd int) error {
+	for len(*d.buf) > d.bufN {
+		n, err := unix.Write(fd, (*d.buf)[d.bufN:])
+		switch err {
+		case unix.EINTR:
+			continue
+		case nil:
+			d.bufN += n
+			continue
+		}
+		return err
+	}
+	firstBufs.Put(d.buf)
+	d.buf, d.bufN, d.first = nil, 0, false
+	return nil
+}
+
+// park hands the wait for data to the engine's epoll set, giving back the
+// pipe; it reports false when the direction cannot be parked and its
+// goroutine must keep waiting itself.
+func (d *dir) park() bool {
+	d.parkReq.Store(false)
+	d.src.SetReadDeadline(time.Time{})
+	if d.fd < 0 || d.f.e.slots.get(d.fd) != d {
+		return false
+	}
+	d.releasePipe()
+	d.state.Store(stateParked)
+	var cerr error
+	err := d.srcRC.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd), Pad: int32(d.gen)}
+		op := unix.EPOLL_CTL_MOD
+		if !d.armed {
+			op = unix.EPOLL_CTL_ADD
+		}
+		if cerr = unix.EpollCtl(d.f.e.epfd, op, int(fd), &ev); cerr == nil {
+			d.armed = true
+		}
+	})
+	if err == nil && cerr == nil {
+		return true
+	}
+	// The socket is closing because the flow is being aborted: unless the
+	// abort already finished this direction, go on and fail normally.
+	return !d.state.CompareAndSwap(stateParked, stateRunning)
+}
+
+// eof propagates the source's FIN as a half-close.
+func (d *dir) eof() {
+	d.dst.CloseWrite()
+	d.releasePipe()
+	d.state.Store(stateFinished)
+	d.finished()
+}
+
+// fail ends the flow after an error on src (read) or dst (write): a reset
+// by one peer resets the other, as NLB does.
+func (d *dir) fail(err error, reading bool) {
+	cause := err
+	if isReset(err) {
+		peerA := (d.src == d.f.A) == reading
+		cause = ErrResetB
+		if peerA {
+			cause = ErrResetA
+		}
+	}
+	d.releasePipe()
+	d.state.Store(stateFinished)
+	d.f.abort(cause, true)
+	d.finished()
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)
+}
+
+// resetAfterExpiry answers the first segment a peer sends after the idle
+// timeout with an RST, as NLB does for a flow it no longer knows.
+func (d *dir) resetAfterExpiry() {
+	peerReset := false
+	d.srcRC.Control(func(fd uintptr) {
+		var b [1]byte
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		peerReset = err == unix.ECONNRESET
+	})
+	if !peerReset {
+		d.f.elbResets.Add(1)
+		d.src.SetLinger(0)
+	}
+	d.src.Close()
+	d.f.once.Do(func() { d.f.cause = ErrExpired })
+	d.state.Store(stateFinished)
+	d.finished()
+}

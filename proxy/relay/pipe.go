@@ -1,0 +1,72 @@
+package relay
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// pipe is a kernel pipe used as the splice buffer of one direction.
+type pipe struct {
+	r, w int
+	data int // bytes in the pipe
+}
+
+// pipePool keeps empty pipes for reuse; a pipe that still holds data is
+// never pooled.
+type pipePool struct {
+	mu    sync.Mutex
+	free  []*pipe
+	max   int
+	inUse atomic.Int64 // pipes handed out and not yet returned
+}
+
+func (pp *pipePool) get() (*pipe, error) {
+	pp.inUse.Add(1)
+	pp.mu.Lock()
+	if n := len(pp.free); n > 0 {
+		p := pp.free[n-1]
+		pp.free = pp.free[:n-1]
+		pp.mu.Unlock()
+		return p, nil
+	}
+	pp.mu.Unlock()
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		pp.inUse.Add(-1)
+		return nil, err
+	}
+	return &pipe{r: fds[0], w: fds[1]}, nil
+}
+
+func (pp *pipePool) put(p *pipe) {
+	pp.inUse.Add(-1)
+	if p.data != 0 {
+		p.close()
+		return
+	}
+	pp.mu.Lock()
+	if len(pp.free) < pp.max {
+		pp.free = append(pp.free, p)
+		p = nil
+	}
+	pp.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+}
+
+func (pp *pipePool) closeAll() {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	for _, p := range pp.free {
+		p.close()
+	}
+	pp.free = nil
+}
+
+func (p *pipe) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}

@@ -1,0 +1,314 @@
+package relay
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// owner records how flows end.
+type owner struct {
+	mu      sync.Mutex
+	done    chan *Flow
+	expired chan *Flow
+}
+
+func newOwner() *owner { return &owner{done: make(chan *Flow, 1024), expired: make(chan *Flow, 1024)} }
+
+func (o *owner) FlowDone(f *Flow)             { o.done <- f }
+func (o *owner) AppendHeader(b []byte) []byte { return append(b, "HEADER|"...) }
+func (o *owner) FlowExpired(f *Flow)          { o.expired <- f }
+
+func (o *owner) wait(t *testing.T) *Flow {
+	t.Helper()
+	select {
+	case f := <-o.done:
+		return f
+	case <-time.After(5 * time.Second):
+		t.Fatal("flow did not end")
+		return nil
+	}
+}
+
+// rig is client ⇄ [A relay B] ⇄ server over loopback.
+type rig struct {
+	client, server *net.TCPConn
+	flow           *Flow
+}
+
+func newEngine(t *testing.T, opts Options) *Engine {
+	t.Helper()
+	e, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// tcpPair returns the two ends of one loopback connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*net.TCPConn{c, s} {
+		x.SetKeepAlive(false)
+	}
+	return c, s
+}
+
+func start(t *testing.T, e *Engine, o Owner, configure func(*Flow)) *rig {
+	t.Helper()
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	f := &Flow{A: a, B: b, Owner: o}
+	if configure != nil {
+		configure(f)
+	}
+	e.Start(f)
+	for _, c := range []*net.TCPConn{client, server} {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	return &rig{client: client, server: server, flow: f}
+}
+
+func TestRelayBothWaysWithHalfClose(t *testing.T) {
+	e := newEngine(t, Options{})
+	o := newOwner()
+	r := start(t, e, o, nil)
+	up := bytes.Repeat([]byte("u"), 3<<20)
+	go func() { r.client.Write(up); r.client.CloseWrite() }()
+	got, err := io.ReadAll(r.server)
+	if err != nil || !bytes.Equal(got, up) {
+		t.Fatalf("server got %d bytes, %v", len(got), err)
+	}
+	// The client half-closed; the server can still answer.
+	r.server.Write([]byte("reply"))
+	r.server.CloseWrite()
+	if got, err := io.ReadAll(r.client); err != nil || string(got) != "reply" {
+		t.Fatalf("client got %q, %v", got, err)
+	}
+	f := o.wait(t)
+	if f.Cause() != nil {
+		t.Fatalf("cause %v, want a clean close", f.Cause())
+	}
+	if ab, ba := f.Bytes(); ab != uint64(len(up)) || ba != 5 {
+		t.Fatalf("bytes %d/%d", ab, ba)
+	}
+}
+
+func TestIdleDirectionsParkAndResume(t *testing.T) {
+	e := newEngine(t, Options{ParkAfter: 20 * time.Millisecond})
+	o := newOwner()
+	r := start(t, e, o, nil)
+	waitUntil(t, "both directions parked", func() bool {
+		return r.flow.ab.state.Load() == stateParked && r.flow.ba.state.Load() == stateParked
+	})
+	if n := e.PipesInUse(); n != 0 {
+		t.Fatalf("%d pipes held by parked directions", n)
+	}
+	for i := range 3 { // resume, relay, park again, several times
+		msg := []byte{'m', byte('0' + i)}
+		r.client.Write(msg)
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(r.server, buf); err != nil || !bytes.Equal(buf, msg) {
+			t.Fatalf("round %d: server got %q, %v", i, buf, err)
+		}
+		r.server.Write(msg)
+		if _, err := io.ReadFull(r.client, buf); err != nil || !bytes.Equal(buf, msg) {
+			t.Fatalf("round %d: client got %q, %v", i, buf, err)
+		}
+		waitUntil(t, "parked again", func() bool { return r.flow.ab.state.Load() == stateParked })
+	}
+	// A FIN wakes a parked direction too.
+	r.client.CloseWrite()
+	if _, err := io.ReadAll(r.server); err != nil {
+		t.Fatal(err)
+	}
+	r.server.Close()
+	if f := o.wait(t); f.Cause() != nil {
+		t.Fatalf("cause %v", f.Cause())
+	}
+}
+
+func TestResetsArePropagatedAndAttributed(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		parked bool
+		resetA bool
+	}{{"client resets", false, true}, {"server resets", false, false}, {"client resets while parked", true, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t, Options{ParkAfter: 20 * time.Millisecond})
+			o := newOwner()
+			r := start(t, e, o, nil)
+			if tt.parked {
+				waitUntil(t, "parked", func() bool { return r.flow.ab.state.Load() == stateParked })
+			}
+			resetter, other, want := r.client, r.server, ErrResetA
+			if !tt.resetA {
+				resetter, other, want = r.server, r.client, ErrResetB
+			}
+			resetter.SetLinger(0)
+			resetter.Close()
+			if _, err := io.ReadAll(other); !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("other side: %v, want a reset", err)
+			}
+			if f := o.wait(t); f.Cause() != want {
+				t.Fatalf("cause %v, want %v", f.Cause(), want)
+			}
+		})
+	}
+}
+
+func TestIdleTimeoutResetsTheNextSender(t *testing.T) {
+	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	o := newOwner()
+	r := start(t, e, o, func(f *Flow) { f.IdleTimeout = 150 * time.Millisecond })
+	r.client.Write([]byte("x"))
+	io.ReadFull(r.server, make([]byte, 1))
+	select {
+	case <-o.expired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("flow did not expire")
+	}
+	// Forwarding stopped silently: the client's next bytes get an RST, and
+	// the server sees nothing.
+	r.client.Write([]byte("late"))
+	if _, err := io.ReadAll(r.client); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client after expiry: %v, want a reset", err)
+	}
+	r.server.Write([]byte("late too"))
+	if b, err := io.ReadAll(r.server); !errors.Is(err, syscall.ECONNRESET) || len(b) != 0 {
+		t.Fatalf("server after expiry: %q, %v; want nothing and a reset", b, err)
+	}
+	f := o.wait(t)
+	if f.Cause() != ErrExpired || f.ELBResets() != 2 {
+		t.Fatalf("cause %v, ELB resets %d", f.Cause(), f.ELBResets())
+	}
+}
+
+func TestKeepalivesDeferExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs whole-second TCP keepalive timers")
+	}
+	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	o := newOwner()
+	r := start(t, e, o, func(f *Flow) { f.IdleTimeout = 1500 * time.Millisecond })
+	r.client.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 9})
+	select {
+	case <-o.expired:
+		t.Fatal("a flow kept alive by TCP keepalives expired")
+	case <-time.After(3500 * time.Millisecond):
+	}
+	r.client.Write([]byte("still here"))
+	if _, err := io.ReadFull(r.server, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHeaderGoesWithFirstData(t *testing.T) {
+	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	o := newOwner()
+	r := start(t, e, o, func(f *Flow) { f.HeaderFirst = true })
+	time.Sleep(50 * time.Millisecond) // parked before the first byte: the header must survive it
+	r.client.Write([]byte("data"))
+	buf := make([]byte, 64)
+	n, err := r.server.Read(buf)
+	if err != nil || string(buf[:n]) != "HEADER|data" {
+		t.Fatalf("first read %q, %v: want the header and data in one segment", buf[:n], err)
+	}
+	waitUntil(t, "4 payload bytes counted, not the header", func() bool { ab, _ := r.flow.Bytes(); return ab == 4 })
+
+	// Without data, no header.
+	r2 := start(t, e, o, func(f *Flow) { f.HeaderFirst = true })
+	r2.client.CloseWrite()
+	if b, err := io.ReadAll(r2.server); err != nil || len(b) != 0 {
+		t.Fatalf("data-less flow delivered %q, %v", b, err)
+	}
+}
+
+func TestCloseKillsFlows(t *testing.T) {
+	e, err := New(Options{ParkAfter: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOwner()
+	var rigs []*rig
+	for range 50 {
+		rigs = append(rigs, start(t, e, o, nil))
+	}
+	waitUntil(t, "parked", func() bool { return rigs[49].flow.ba.state.Load() == stateParked })
+	rigs[0].client.Write([]byte("busy")) // one running, the rest parked
+	e.Close()
+	for range rigs {
+		if f := o.wait(t); f.Cause() != ErrClosed {
+			t.Fatalf("cause %v", f.Cause())
+		}
+	}
+	if _, err := io.ReadAll(rigs[10].client); err != nil {
+		t.Fatalf("a killed flow's client: %v, want EOF", err)
+	}
+	// Starting on a closed engine ends the flow at once.
+	r := start(t, e, o, nil)
+	if f := o.wait(t); f != r.flow || f.Cause() != ErrClosed {
+		t.Fatalf("flow started after Close: cause %v", f.Cause())
+	}
+}
+
+func TestManyParkedFlows(t *testing.T) {
+	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	o := newOwner()
+	var rigs []*rig
+	for range 300 {
+		rigs = append(rigs, start(t, e, o, nil))
+	}
+	waitUntil(t, "all parked", func() bool {
+		for _, r := range rigs {
+			if r.flow.ab.state.Load() != stateParked || r.flow.ba.state.Load() != stateParked {
+				return false
+			}
+		}
+		return true
+	})
+	for i, r := range rigs {
+		r.client.Write([]byte{byte(i)})
+	}
+	for i, r := range rigs {
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(r.server, b); err != nil || b[0] != byte(i) {
+			t.Fatalf("flow %d: %v %v", i, b, err)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
