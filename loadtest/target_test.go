@@ -51,7 +51,7 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 
 func TestEchoStripsProxyHeaders(t *testing.T) {
 	v2 := ppv2.AppendProxy(nil, netip.MustParseAddrPort("127.0.1.50:40000"), netip.MustParseAddrPort("127.0.1.10:8443"), "vpce-0c1308d7312217abc")
-	local := ppv2.AppendLocal(nil, netip.MustParseAddrPort("127.0.10.5:1024"), netip.MustParseAddrPort("127.0.10.20:9443"))
+	local := ppv2.AppendLocal(nil)
 	for _, tt := range []struct {
 		name   string
 		header []byte

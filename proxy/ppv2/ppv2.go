@@ -33,14 +33,17 @@ const (
 	SubtypeAWSVPCEndpointID = 0x01
 )
 
-// localPadding is the NOOP TLV value length of LOCAL headers (privlink's
-// choice: AWS is observed to pad, its length is not documented).
-const localPadding = 4
+// localPadding is the NOOP TLV value length of LOCAL headers: 74 zero
+// bytes, as in a header captured from an NLB (kubernetes#57250).
+const localPadding = 74
 
 // MaxLen is the longest header privlink writes (TCP6, endpoint ID of 64 bytes).
 const MaxLen = 16 + 36 + 3 + 1 + 64
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var (
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	noop       [localPadding]byte
+)
 
 // ProxyLen is the length of the PROXY header AppendProxy writes.
 func ProxyLen(src, dst netip.AddrPort, endpointID string) int {
@@ -70,7 +73,7 @@ func AppendProxy(b []byte, src, dst netip.AddrPort, endpointID string) []byte {
 	if endpointID != "" {
 		tlv = 3 + 1 + len(endpointID)
 	}
-	b = appendPrefix(b, CmdProxy, src, dst, tlv)
+	b = appendPrefix(b, src, dst, tlv)
 	if endpointID != "" {
 		b = append(b, TypeAWS, byte((1+len(endpointID))>>8), byte(1+len(endpointID)), SubtypeAWSVPCEndpointID)
 		b = append(b, endpointID...)
@@ -78,29 +81,36 @@ func AppendProxy(b []byte, src, dst netip.AddrPort, endpointID string) []byte {
 	return b
 }
 
-// AppendLocal appends a LOCAL command header as NLB sends on health-check
-// connections: the TCP4/TCP6 family with the health checker's addresses
-// (receivers ignore them), a CRC32C TLV and a NOOP padding TLV.
-func AppendLocal(b []byte, src, dst netip.AddrPort) []byte {
+// LocalLen is the length of the LOCAL header AppendLocal writes.
+const LocalLen = 16 + 7 + 3 + localPadding
+
+// AppendLocal appends the LOCAL command header NLB sends on health-check
+// connections, byte for byte as captured from AWS (kubernetes#57250): the
+// TCP4 family byte but no address block, a CRC32C TLV right after the
+// 16-byte prefix, then a NOOP TLV of 74 zero bytes. Receivers that expect a
+// 12-byte address block after a TCP4 family misparse it, as they do behind
+// a real NLB.
+func AppendLocal(b []byte) []byte {
 	start := len(b)
-	b = appendPrefix(b, CmdLocal, src, dst, 3+4+3+localPadding)
+	b = append(b, Signature...)
+	n := 7 + 3 + localPadding
+	b = append(b, CmdLocal, TCP4, byte(n>>8), byte(n))
 	crcAt := len(b) + 3
 	b = append(b, TypeCRC32C, 0, 4, 0, 0, 0, 0)
 	b = append(b, TypeNOOP, 0, localPadding)
-	b = append(b, 0, 0, 0, 0) // localPadding zero bytes
-	sum := crc32.Checksum(b[start:], castagnoli)
-	binary.BigEndian.PutUint32(b[crcAt:], sum)
+	b = append(b, noop[:]...)
+	binary.BigEndian.PutUint32(b[crcAt:], crc32.Checksum(b[start:], castagnoli))
 	return b
 }
 
-func appendPrefix(b []byte, cmd byte, src, dst netip.AddrPort, tlvLen int) []byte {
+func appendPrefix(b []byte, src, dst netip.AddrPort, tlvLen int) []byte {
 	b = append(b, Signature...)
 	fam := byte(TCP6)
 	if is4(src, dst) {
 		fam = TCP4
 	}
 	n := addrLen(src, dst) + tlvLen
-	b = append(b, cmd, fam, byte(n>>8), byte(n))
+	b = append(b, CmdProxy, fam, byte(n>>8), byte(n))
 	if fam == TCP4 {
 		s, d := src.Addr().Unmap().As4(), dst.Addr().Unmap().As4()
 		b = append(b, s[:]...)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"net/netip"
+	"strings"
 	"testing"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -70,30 +71,28 @@ func TestAWSTLVLayout(t *testing.T) {
 	}
 }
 
-func TestLocalHeader(t *testing.T) {
-	node, target := netip.MustParseAddrPort("127.0.10.5:1024"), netip.MustParseAddrPort("127.0.10.20:9443")
-	b := AppendLocal(nil, node, target)
-	h, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(b)))
+// The LOCAL header matches, byte for byte, one captured from an NLB health
+// check (kubernetes#57250).
+func TestLocalHeaderIsNLBs(t *testing.T) {
+	want, _ := hex.DecodeString("0d0a0d0a000d0a515549540a" + "20110054" + "030004bce5951f" + "04004a" + strings.Repeat("00", 74))
+	got := AppendLocal(nil)
+	if !bytes.Equal(got, want) || len(got) != LocalLen {
+		t.Fatalf("LOCAL header\n% x\nwant\n% x", got, want)
+	}
+	// The checksum verifies as a receiver computes it: over the header with
+	// the CRC field zeroed.
+	zeroed := bytes.Clone(got)
+	copy(zeroed[19:23], []byte{0, 0, 0, 0})
+	if crc32.Checksum(zeroed, crc32.MakeTable(crc32.Castagnoli)) != 0xbce5951f {
+		t.Fatal("CRC32C does not verify")
+	}
+	// go-proxyproto reads it as a LOCAL command.
+	h, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(got)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h.Command != proxyproto.LOCAL {
 		t.Fatalf("command %v", h.Command)
-	}
-	tlvs, err := h.TLVs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tlvs) != 2 || tlvs[0].Type != proxyproto.PP2_TYPE_CRC32C || tlvs[1].Type != proxyproto.PP2_TYPE_NOOP {
-		t.Fatalf("TLVs %+v", tlvs)
-	}
-	// Verify the checksum as a receiver does: over the header with the CRC zeroed.
-	crcAt := 16 + 12 + 3
-	zeroed := bytes.Clone(b)
-	copy(zeroed[crcAt:crcAt+4], []byte{0, 0, 0, 0})
-	want := crc32.Checksum(zeroed, crc32.MakeTable(crc32.Castagnoli))
-	if got := uint32(b[crcAt])<<24 | uint32(b[crcAt+1])<<16 | uint32(b[crcAt+2])<<8 | uint32(b[crcAt+3]); got != want {
-		t.Fatalf("crc %08x, want %08x", got, want)
 	}
 }
 
