@@ -66,6 +66,7 @@ func newRootCmd() *cobra.Command {
 	g.register(root)
 	root.AddCommand(
 		newVersionCmd(),
+		newInspectCmd(),
 	)
 	return root
 }

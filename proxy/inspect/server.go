@@ -140,7 +140,7 @@ func (s *Server) Start() error {
 	}
 	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
-		return fmt.Errorf("inspect: listen on %s: %w", s.opts.Listen, err)
+		return fmt.Errorf("inspect: %w", err) // net.OpError names the address
 	}
 	s.ln = ln.(*net.TCPListener)
 	s.wg.Add(1)
