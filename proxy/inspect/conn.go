@@ -54,13 +54,15 @@ func (s *Server) admit(ss *session) error {
 	if err := s.readHeader(ss); err != nil {
 		return err
 	}
+	if len(ss.first) > 0 {
+		if err := s.sniffFirst(ss); err != nil {
+			return withHeader(ss.rec, err)
+		}
+	}
 	if ss.rec != nil {
-		s.accept(ss)
+		s.keep(ss)
 	} else {
 		ss.log.Info("connection without a PROXY header")
-	}
-	if len(ss.first) > 0 {
-		return s.sniffFirst(ss)
 	}
 	return nil
 }
@@ -77,17 +79,17 @@ func (s *Server) readHeader(ss *session) error {
 	}
 	b := (*bp)[:n]
 	rec, hlen, err := Decode(b)
+	rec.Received, rec.Peer = time.Now(), addrPortOf(ss.client.RemoteAddr())
 	switch {
 	case errors.Is(err, ErrNoHeader):
 		if ss.policy == proxyproto.REQUIRE {
 			return fmt.Errorf("%w: the first %d bytes are not a PROXY signature (%q)", ErrMissing, n, b[:min(n, 16)])
 		}
 	case err != nil:
-		return headerError{rec: rec, err: err}
+		return withHeader(&rec, err)
 	case ss.policy == proxyproto.REJECT:
-		return headerError{rec: rec, err: fmt.Errorf("%w: a PROXY header from a source outside the trusted prefixes", ErrUntrusted)}
+		return withHeader(&rec, fmt.Errorf("%w: a PROXY header from a source outside the trusted prefixes", ErrUntrusted))
 	default:
-		rec.Received, rec.Peer = time.Now(), addrPortOf(ss.client.RemoteAddr())
 		ss.rec = &rec
 	}
 	ss.first = bytes.Clone(b[hlen:])
@@ -117,6 +119,14 @@ var errQuiet = errors.New("inspect: closed quietly")
 type headerError struct {
 	rec Record
 	err error
+}
+
+// withHeader attaches a decoded header (if any) to err.
+func withHeader(rec *Record, err error) error {
+	if rec == nil || rec.Version == 0 {
+		return err
+	}
+	return headerError{rec: *rec, err: err}
 }
 
 func (e headerError) Error() string { return e.err.Error() }
@@ -158,7 +168,8 @@ func (s *Server) readMore(c *net.TCPConn, b []byte) []byte {
 	return b
 }
 
-func (s *Server) accept(ss *session) {
+// keep logs, counts and keeps an accepted header.
+func (s *Server) keep(ss *session) {
 	s.ring.add(*ss.rec)
 	s.metrics.header(ss.rec)
 	msg := "PROXY header"
@@ -168,6 +179,7 @@ func (s *Server) accept(ss *session) {
 	ss.log.Info(msg, zap.Inline(ss.rec))
 }
 
+// reject logs and counts why a connection was closed.
 func (s *Server) reject(ss *session, err error) {
 	if errors.Is(err, errQuiet) {
 		return
@@ -184,7 +196,7 @@ func (s *Server) reject(ss *session, err error) {
 	s.metrics.reject(r)
 	fields := []zap.Field{zap.String("reason", r.String()), zap.Error(err)}
 	var he headerError
-	if errors.As(err, &he) && he.rec.Version != 0 {
+	if errors.As(err, &he) {
 		fields = append(fields, zap.Object("header", &he.rec))
 	}
 	ss.log.Warn("connection closed", fields...)

@@ -59,7 +59,7 @@ func TestRefusals(t *testing.T) {
 			if got := sc.metric(t, "privlink_inspect_errors_total", "reason", tt.reason.String()); got != 1 {
 				t.Fatalf("errors_total{reason=%q} = %v", tt.reason, got)
 			}
-			if n := len(sc.Headers(0)); n != 0 && tt.reason != inspect.ReasonStacked && tt.reason != inspect.ReasonUpstreamDial {
+			if n := len(sc.Headers(0)); n != 0 && tt.reason != inspect.ReasonUpstreamDial {
 				t.Fatalf("a refused header was kept: %+v", sc.Headers(0))
 			}
 		})
@@ -95,8 +95,25 @@ func TestRefusedHeaderIsLogged(t *testing.T) {
 	readToEnd(t, c)
 	e := sc.waitLog(t, "connection closed", "crc_mismatch")
 	h, ok := e.ContextMap()["header"].(map[string]any)
-	if !ok || h["crc32c"] != inspect.CRCMismatch || h["source"] != clientAP.String() {
+	if !ok || h["crc32c"] != inspect.CRCMismatch || h["source"] != clientAP.String() || h["received"] == "0001-01-01T00:00:00Z" {
 		t.Fatalf("header field %v", e.ContextMap()["header"])
+	}
+}
+
+func TestStackedHeaderIsLoggedNotKept(t *testing.T) {
+	sc := startSidecar(t, inspect.Options{})
+	c := sc.dial(t, "")
+	write(t, c, append(privlinkProxy(), privlinkProxy()...))
+	readToEnd(t, c)
+	e := sc.waitLog(t, "connection closed", "stacked")
+	if h, ok := e.ContextMap()["header"].(map[string]any); !ok || h["vpce_id"] != vpceID {
+		t.Fatalf("header field %v", e.ContextMap()["header"])
+	}
+	if n := len(sc.Headers(0)); n != 0 {
+		t.Fatalf("%d headers kept", n)
+	}
+	if got := sc.metric(t, "privlink_inspect_headers_total", "command", "proxy", "version", "2"); got != 0 {
+		t.Fatalf("headers_total %v", got)
 	}
 }
 
