@@ -39,6 +39,8 @@ func TestDecodeValid(t *testing.T) {
 			Transport: inspect.TransportTCP6, Source: v6src, Destination: v6dst, Length: 37}, nil},
 		{"v1 UNKNOWN is a health check", []byte("PROXY UNKNOWN\r\n"), inspect.Record{Version: 1, Command: inspect.CommandLocal, HealthCheck: true,
 			Transport: inspect.TransportUnspec, Length: 15}, nil},
+		{"PROXY of the largest size", bigHeader(), inspect.Record{Version: 2, Command: inspect.CommandProxy,
+			Transport: inspect.TransportTCP4, Source: clientAP, Destination: eniAP, Length: inspect.MaxHeaderLen}, []string{""}},
 		{"LOCAL UNSPEC, no block", unhex("0d0a0d0a000d0a515549540a 20 00 0000"), inspect.Record{Version: 2, Command: inspect.CommandLocal, HealthCheck: true,
 			Transport: inspect.TransportUnspec, Length: 16}, nil},
 	}
@@ -105,6 +107,7 @@ func TestDecodeRefusals(t *testing.T) {
 		{"v2 TLV cut", v2[:len(v2)-1], inspect.ErrSplit},
 		{"one byte of v1", []byte("P"), inspect.ErrSplit},
 		{"v1 line cut", []byte("PROXY TCP4 127.0.1.50 127.0"), inspect.ErrSplit},
+		{"v2 of 4096 bytes, cut", bigHeader()[:4000], inspect.ErrSplit},
 		{"v2 length above 4096", unhex("0d0a0d0a000d0a515549540a 21 11 1001"), inspect.ErrOversize},
 		{"v2 length 65535", unhex("0d0a0d0a000d0a515549540a 21 11 ffff"), inspect.ErrOversize},
 		{"v1 line over 107 bytes", []byte("PROXY TCP4 " + strings.Repeat("1", 120)), inspect.ErrOversize},

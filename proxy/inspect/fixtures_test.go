@@ -64,3 +64,13 @@ func flipped(b []byte, at int) []byte {
 func proxyprotoOpts(upstream net.Addr) proxyproto.ConnPolicyOptions {
 	return proxyproto.ConnPolicyOptions{Upstream: upstream}
 }
+
+// bigHeader is a PROXY header of the largest accepted size: 12 address
+// bytes and one 4081-byte experimental TLV fill the 4096 allowed.
+func bigHeader() []byte {
+	h := ppv2.AppendProxy(nil, clientAP, eniAP, "")
+	const tlvLen = 4096 - 12 - 3
+	h[14], h[15] = 0x10, 0x00 // length 4096
+	h = append(h, 0xF0, tlvLen>>8, tlvLen&0xff)
+	return append(h, make([]byte, tlvLen)...)
+}

@@ -178,6 +178,19 @@ func startUpstream(t *testing.T) *upstream {
 
 func (u *upstream) addr() string { return u.ln.Addr().String() }
 
+// forwarded starts an upstream and a sidecar forwarding to it, connects a
+// client that sends first, and returns the client and the sidecar's
+// connection to the upstream.
+func forwarded(t *testing.T, opts inspect.Options, first []byte) (sc *sidecar, client, up *net.TCPConn) {
+	t.Helper()
+	u := startUpstream(t)
+	opts.Upstream = u.addr()
+	sc = startSidecar(t, opts)
+	client = sc.dial(t, "")
+	write(t, client, first)
+	return sc, client, u.accept(t)
+}
+
 // accept returns the next connection the sidecar made.
 func (u *upstream) accept(t *testing.T) *net.TCPConn {
 	t.Helper()

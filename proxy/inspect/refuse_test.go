@@ -121,11 +121,7 @@ func TestStackedHeaderInLaterSegment(t *testing.T) {
 	// The first header comes alone (NLB placement "connect"), the client's
 	// own header follows as its first data: refused after the upstream was
 	// connected.
-	up := startUpstream(t)
-	sc := startSidecar(t, inspect.Options{Upstream: up.addr()})
-	c := sc.dial(t, "")
-	write(t, c, privlinkProxy())
-	u := up.accept(t)
+	sc, c, u := forwarded(t, inspect.Options{}, privlinkProxy())
 	write(t, c, []byte("PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\nGET /"))
 	readToEnd(t, c)
 	if got := readToEnd(t, u); got != "" {

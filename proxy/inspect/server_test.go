@@ -18,11 +18,7 @@ import (
 )
 
 func TestForwardsWithHeaderStripped(t *testing.T) {
-	up := startUpstream(t)
-	sc := startSidecar(t, inspect.Options{Upstream: up.addr()})
-	c := sc.dial(t, "127.0.1.50")
-	write(t, c, append(privlinkProxy(), "hello"...))
-	u := up.accept(t)
+	sc, c, u := forwarded(t, inspect.Options{}, append(privlinkProxy(), "hello"...))
 	if got := readN(t, u, 5); got != "hello" {
 		t.Fatalf("upstream got %q", got)
 	}
@@ -67,14 +63,12 @@ func TestHeaderVariantsForwarded(t *testing.T) {
 		{"NLB LOCAL capture", nlbLocal, true, []string{"command", "local", "version", "2"}},
 		{"v1 TCP4", []byte("PROXY TCP4 127.0.1.50 127.0.1.10 40000 8443\r\n"), false, []string{"command", "proxy", "version", "1"}},
 		{"v1 UNKNOWN", []byte("PROXY UNKNOWN\r\n"), true, []string{"command", "local", "version", "1"}},
+		{"v2 with 4 KiB of TLVs", bigHeader(), false, []string{"command", "proxy", "version", "2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := startUpstream(t)
-			sc := startSidecar(t, inspect.Options{Upstream: up.addr(), Require: true})
-			c := sc.dial(t, "")
-			write(t, c, append(tt.header, "data"...))
-			if got := readN(t, up.accept(t), 4); got != "data" {
+			sc, _, u := forwarded(t, inspect.Options{Require: true}, append(tt.header, "data"...))
+			if got := readN(t, u, 4); got != "data" {
 				t.Fatalf("upstream got %q", got)
 			}
 			recs := sc.Headers(0)
@@ -113,11 +107,7 @@ func TestEchoMode(t *testing.T) {
 func TestHeaderAloneThenData(t *testing.T) {
 	// The header in its own segment, as NLB sends it with placement
 	// "connect"; the client's data follows once the upstream is connected.
-	up := startUpstream(t)
-	sc := startSidecar(t, inspect.Options{Upstream: up.addr(), Require: true})
-	c := sc.dial(t, "")
-	write(t, c, privlinkProxy())
-	u := up.accept(t)
+	_, c, u := forwarded(t, inspect.Options{Require: true}, privlinkProxy())
 	write(t, u, []byte("220 banner\r\n")) // the server speaks first
 	if got := readN(t, c, 12); got != "220 banner\r\n" {
 		t.Fatalf("client got %q", got)
@@ -166,14 +156,10 @@ func TestSilentClientForwardedAfterTimeoutWithoutRequire(t *testing.T) {
 
 func TestHalfClose(t *testing.T) {
 	t.Run("client closes its side first", func(t *testing.T) {
-		up := startUpstream(t)
-		sc := startSidecar(t, inspect.Options{Upstream: up.addr()})
-		c := sc.dial(t, "")
-		write(t, c, append(privlinkProxy(), "request"...))
+		_, c, u := forwarded(t, inspect.Options{}, append(privlinkProxy(), "request"...))
 		if err := c.CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
-		u := up.accept(t)
 		if got := readToEnd(t, u); got != "request" {
 			t.Fatalf("upstream got %q before EOF", got)
 		}
@@ -184,11 +170,7 @@ func TestHalfClose(t *testing.T) {
 		}
 	})
 	t.Run("upstream closes its side first", func(t *testing.T) {
-		up := startUpstream(t)
-		sc := startSidecar(t, inspect.Options{Upstream: up.addr()})
-		c := sc.dial(t, "")
-		write(t, c, privlinkProxy())
-		u := up.accept(t)
+		_, c, u := forwarded(t, inspect.Options{}, privlinkProxy())
 		write(t, u, []byte("banner"))
 		if err := u.CloseWrite(); err != nil {
 			t.Fatal(err)
@@ -222,11 +204,8 @@ func TestEmit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := startUpstream(t)
-			sc := startSidecar(t, inspect.Options{Upstream: up.addr(), Emit: tt.emit})
-			c := sc.dial(t, "127.0.1.99")
-			write(t, c, append(tt.header, "data"...))
-			br := bufio.NewReader(up.accept(t))
+			_, c, u := forwarded(t, inspect.Options{Emit: tt.emit}, append(tt.header, "data"...))
+			br := bufio.NewReader(u)
 			h, err := proxyproto.Read(br)
 			if err != nil {
 				t.Fatal(err)
