@@ -90,6 +90,7 @@ func newRootCmd() *cobra.Command {
 		newValidateCmd(),
 		newEchoCmd(),
 		newVersionCmd(),
+		newInspectCmd(),
 	)
 	return root
 }
