@@ -112,13 +112,14 @@ func (f *flow) FlowDone(rf *relay.Flow) {
 	case relay.ErrResetB:
 		svc.targetResets.Inc()
 	}
-	if n := rf.ELBResets(); n > 0 {
-		svc.elbResets.Add(float64(n))
-	}
 	svc.flowDuration.Observe(time.Since(f.start).Seconds())
 	f.r.zone.active.Dec()
 	f.s.flowEnded()
 }
+
+// FlowELBReset is called by the relay engine when it reset a peer that sent
+// after the idle timeout (TCP_ELB_Reset_Count).
+func (f *flow) FlowELBReset(*relay.Flow) { f.r.svc.elbResets.Inc() }
 
 // FlowExpired is called by the relay engine when the idle timeout expired
 // the flow: forwarding stopped silently.

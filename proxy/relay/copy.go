@@ -239,8 +239,10 @@ func (d *dir) resetAfterExpiry() {
 		peerReset = err == unix.ECONNRESET
 	})
 	if !peerReset {
-		d.f.elbResets.Add(1)
 		d.src.SetLinger(0)
+		if d.f.Owner != nil {
+			d.f.Owner.FlowELBReset(d.f)
+		}
 	}
 	d.src.Close()
 	d.f.once.Do(func() { d.f.cause = ErrExpired })

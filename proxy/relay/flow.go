@@ -21,6 +21,9 @@ type Owner interface {
 	// FlowExpired runs when the idle timeout expired the flow (from the
 	// engine's sweeper; keep it short).
 	FlowExpired(*Flow)
+	// FlowELBReset runs each time the engine resets a peer that sent after
+	// the flow expired.
+	FlowELBReset(*Flow)
 }
 
 // Causes of a flow's end besides a clean close (nil) and ErrClosed.
@@ -48,10 +51,8 @@ type Flow struct {
 	once   sync.Once
 	cause  error
 
-	expired   atomic.Bool
-	expiredAt int64
-	segs      uint64 // segments received by both sockets at the last idle check
-	elbResets atomic.Int32
+	expired atomic.Bool
+	segs    uint64 // segments received by both sockets at the last idle check
 }
 
 // Start relays f until both directions have ended. It returns at once.
@@ -99,9 +100,6 @@ func (f *Flow) Bytes() (ab, ba uint64) { return f.ab.n.Load(), f.ba.n.Load() }
 // Cause is why the flow ended: nil for a clean close both ways, ErrResetA,
 // ErrResetB, ErrExpired, ErrClosed, or another socket error.
 func (f *Flow) Cause() error { return f.cause }
-
-// ELBResets is how many sockets the flow reset after its idle timeout.
-func (f *Flow) ELBResets() int { return int(f.elbResets.Load()) }
 
 // LastActivity is when data last moved in either direction (coarse).
 func (f *Flow) LastActivity() time.Time {
@@ -160,9 +158,8 @@ func (f *Flow) checkIdle(now int64) {
 		return
 	}
 	if f.expired.Load() {
-		if now-f.expiredAt > to { // the peers never sent again: forget the flow for good
-			f.abort(ErrExpired, true)
-		}
+		// Held until a peer sends (it gets an RST) or closes: resetting
+		// quiet peers would tell them what AWS never does.
 		return
 	}
 	idle := now - max(f.ab.active.Load(), f.ba.active.Load())
@@ -178,7 +175,6 @@ func (f *Flow) checkIdle(now int64) {
 		f.segs = segs
 		f.ab.active.Store(now)
 	case idle >= to:
-		f.expiredAt = now
 		f.expired.Store(true)
 		f.ab.requestPark()
 		f.ba.requestPark()
