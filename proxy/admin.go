@@ -30,6 +30,20 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/endpoints", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Endpoints())
 	})
+	mux.HandleFunc("POST /v1/endpoints/{id}/accept", s.endpointAction(s.Accept))
+	mux.HandleFunc("POST /v1/endpoints/{id}/reject", s.endpointAction(s.Reject))
+	mux.HandleFunc("GET /v1/targets", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Targets())
+	})
+	mux.HandleFunc("POST /v1/target-groups/{name}/register", s.targetsAction(s.Register))
+	mux.HandleFunc("POST /v1/target-groups/{name}/deregister", s.targetsAction(s.Deregister))
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if err := s.ReloadFromSource(); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such admin API path: %s %s", r.Method, r.URL.Path))
 	})
@@ -105,4 +119,67 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // writeError answers an API error as {"error": "..."}.
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// apiError answers an error of the endpoint or target APIs.
+func apiError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, err.Error())
+	}
+}
+
+func (s *Server) endpointAction(act func(string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := act(id); err != nil {
+			apiError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Endpoint(id))
+	}
+}
+
+// targetsBody is the body of register and deregister.
+type targetsBody struct {
+	Targets []TargetSpec `json:"targets"`
+}
+
+func (s *Server) targetsAction(act func(group, service string, ts []TargetSpec) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body targetsBody
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeError(w, http.StatusBadRequest, "request body: "+jsonProblem(err)+`; want {"targets":[{"ip":"127.0.10.30","port":9443,"az":"use1-az1"}]}`)
+			return
+		}
+		if len(body.Targets) == 0 {
+			writeError(w, http.StatusBadRequest, `request body: "targets" is empty`)
+			return
+		}
+		name, service := r.PathValue("name"), r.URL.Query().Get("service")
+		if err := act(name, service, body.Targets); err != nil {
+			apiError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Targets())
+	}
+}
+
+// jsonProblem phrases a JSON decoding error for a human.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q: %v is not a valid %s", typ.Field, typ.Value, typ.Type)
+	}
+	return err.Error()
 }

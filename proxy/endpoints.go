@@ -15,6 +15,7 @@ type EndpointInfo struct {
 	ID         string          `json:"id"`
 	Service    string          `json:"service"`
 	State      string          `json:"state"`
+	Reason     string          `json:"reason,omitempty"`
 	Interfaces []InterfaceInfo `json:"interfaces"`
 }
 
@@ -32,7 +33,10 @@ func (s *Server) Endpoints() []EndpointInfo {
 	top := s.top.Load()
 	var out []EndpointInfo
 	for _, ep := range top.cfg.Endpoints {
-		info := EndpointInfo{ID: ep.ID, Service: ep.Service, State: "available"}
+		info := EndpointInfo{ID: ep.ID, Service: ep.Service, State: EndpointAvailable}
+		if e := s.lookupEndpoint(ep.ID); e != nil {
+			info.State, info.Reason = e.snapshot()
+		}
 		svc := findService(top, ep.Service)
 		for _, in := range ep.Interfaces {
 			ii := InterfaceInfo{AZ: in.AZ, Subnet: in.Subnet, IP: in.IP, Node: svc.Node(in.AZ).IP}

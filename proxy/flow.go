@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,9 +22,14 @@ type flow struct {
 
 	s     *Server
 	r     *route
+	t     *target
 	src   netip.AddrPort // the client's address
 	dst   netip.AddrPort // the chosen target
 	start time.Time
+
+	// killed and relayed make terminate safe at any point of the pipeline:
+	// whichever of serve and terminate comes second cuts the flow.
+	killed, relayed atomic.Bool
 }
 
 // serve runs the pipeline of SPEC §4 for one accepted connection, up to
@@ -32,16 +38,23 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 	r := f.r
 	r.zone.newFlows.Inc()
 	r.zone.active.Inc()
-	dst, ok := r.tg.pick(r.az, f.src, r.addr)
-	if !ok {
-		f.s.log.Warn("no target in the node's AZ; resetting the client (enable cross_zone or add a target)",
+	if !r.ep.available.Load() {
+		f.deny(client, hopEndpointState)
+		return
+	}
+	t, failOpen := r.tg.pick(r.az, f.src, r.addr)
+	if t == nil {
+		f.s.log.Warn("no registered target for the node's AZ; resetting the client (enable cross_zone or register a target)",
 			zap.String("service", r.serviceID), zap.String("az", r.az))
 		f.end(client, nil)
 		return
 	}
-	f.dst = dst
+	if failOpen {
+		r.svc.unhealthyRouting.Inc()
+	}
+	f.t, f.dst = t, t.addr
 	t0 := time.Now()
-	target, err := f.s.dial(ctx, r.node, dst)
+	target, err := f.s.dial(ctx, r.node, f.dst)
 	r.svc.dialDuration.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		f.dialFailed(client, err)
@@ -53,7 +66,37 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 	}
 	f.A, f.B, f.Owner = client, target, f
 	f.IdleTimeout = r.listener.IdleTimeout.D()
+	t.addFlow(f)
 	f.s.eng.Start(&f.Flow)
+	f.relayed.Store(true)
+	if f.killed.Load() {
+		f.Terminate()
+	}
+}
+
+// terminate resets both peers of the flow, now or as soon as it reaches
+// the relay (flows still dialling are cut right after).
+func (f *flow) terminate() {
+	f.killed.Store(true)
+	if f.relayed.Load() {
+		f.Terminate()
+	}
+}
+
+// deny applies deny_action to a connection the rules or the endpoint state
+// refuse: nothing is forwarded. "reset" answers with an RST at once; "drop"
+// (AWS: packets vanish, clients time out) holds the socket silently until
+// the client gives up or Options.DenyHold passes.
+func (f *flow) deny(client *net.TCPConn, hop string) {
+	r := f.r
+	f.s.m.rejected.WithLabelValues(r.serviceID, hop).Inc()
+	if ce := f.s.log.Check(zap.DebugLevel, "flow denied"); ce != nil {
+		ce.Write(zap.String("service", r.serviceID), zap.String("endpoint", r.endpointID), zap.String("hop", hop))
+	}
+	if f.s.top.Load().cfg.DenyAction != config.DenyReset {
+		f.s.hold(client)
+	}
+	f.end(client, nil)
 }
 
 // dialFailed gives the client an RST, as NLB does when the target refuses;
@@ -71,7 +114,7 @@ func (f *flow) dialFailed(client *net.TCPConn, err error) {
 // prepareHeader writes the PROXY v2 header right after the dial (placement
 // "connect") or sets it up to go with the client's first bytes.
 func (f *flow) prepareHeader(target *net.TCPConn) bool {
-	tg := f.r.tg.cfg
+	tg := f.r.tg.cfg.Load()
 	if !tg.ProxyProtocolV2 {
 		return true
 	}
@@ -111,7 +154,10 @@ func (f *flow) FlowDone(rf *relay.Flow) {
 		svc.clientResets.Inc()
 	case relay.ErrResetB:
 		svc.targetResets.Inc()
+	case relay.ErrTerminated:
+		svc.elbResets.Inc()
 	}
+	f.t.removeFlow(f)
 	svc.flowDuration.Observe(time.Since(f.start).Seconds())
 	f.r.zone.active.Dec()
 	f.s.flowEnded()
@@ -127,4 +173,35 @@ func (f *flow) FlowExpired(*relay.Flow) {
 	if ce := f.s.log.Check(zap.DebugLevel, "idle timeout: flow expired"); ce != nil {
 		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.dst))
 	}
+}
+
+// hopEndpointState is the rejected_flows_total hop of connections to an
+// endpoint that is not available (pending acceptance, rejected, deleted).
+const hopEndpointState = "endpoint_state"
+
+// DefaultDenyHold is the default Options.DenyHold: about as long as a
+// Linux client retries a SYN that gets no answer.
+const DefaultDenyHold = 2 * time.Minute
+
+// hold keeps a denied connection open and silent, reading and discarding
+// what the client sends, until it closes or the hold ends (Shutdown ends
+// it at once).
+func (s *Server) hold(c *net.TCPConn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.held[c] = struct{}{}
+	s.mu.Unlock()
+	c.SetReadDeadline(time.Now().Add(s.opts.DenyHold))
+	var buf [512]byte
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	delete(s.held, c)
+	s.mu.Unlock()
 }

@@ -57,6 +57,7 @@ services:
         port: 9443
         proxy_protocol_v2: PPV2
         proxy_protocol_v2_placement: PLACEMENT
+        health_check: {enabled: false}
         targets: [{ip: P.10.20, subnet: subnet-p1}, {ip: P.11.20, subnet: subnet-p2}]
 endpoints:
   - id: vpce-0c1308d7312217abc
@@ -134,15 +135,16 @@ func resetSeen(c *net.TCPConn, dialErr error) error {
 }
 
 // target listens on a target address ("10.20" or "11.20") and hands every
-// accepted connection to handle in its own goroutine.
-func (l *lab) target(host string, handle func(*net.TCPConn)) {
+// accepted connection to handle; the returned func stops listening.
+func (l *lab) target(host string, handle func(*net.TCPConn)) (stop func()) {
 	l.t.Helper()
 	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.addr(host), 9443)))
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	done := make(chan struct{})
-	l.t.Cleanup(func() { ln.Close(); <-done })
+	stop = func() { ln.Close(); <-done }
+	l.t.Cleanup(stop)
 	go func() {
 		defer close(done)
 		for {
@@ -155,6 +157,7 @@ func (l *lab) target(host string, handle func(*net.TCPConn)) {
 			c.Close()
 		}
 	}()
+	return stop
 }
 
 func (l *lab) metric(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }

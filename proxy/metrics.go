@@ -17,6 +17,11 @@ type metrics struct {
 	dialDuration *prometheus.HistogramVec
 	flowDuration *prometheus.HistogramVec
 	reloadOK     prometheus.Gauge
+
+	rejected         *prometheus.CounterVec
+	unhealthyRouting *prometheus.CounterVec
+	healthyTargets   *prometheus.GaugeVec
+	unhealthyTargets *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,6 +48,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "privlink", Name: "config_last_reload_successful",
 			Help: "1 if the last configuration load or reload succeeded, 0 if it failed and the previous one is still in use."}),
 	}
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "rejected_flows_total",
+		Help: "Connections denied, by service and the hop that denied them (endpoint_state or a rule hop)."}, []string{"service", "hop"})
+	m.unhealthyRouting = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "unhealthy_routing_flows_total",
+		Help: "Connections routed while failing open: no healthy target, so all registered ones are used (UnhealthyRoutingFlowCount)."}, svc)
+	m.healthyTargets = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "privlink", Name: "healthy_targets",
+		Help: "Targets passing health checks, by target group and AZ (HealthyHostCount)."}, []string{"target_group", "az"})
+	m.unhealthyTargets = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "privlink", Name: "unhealthy_targets",
+		Help: "Targets failing health checks, by target group and AZ (UnHealthyHostCount)."}, []string{"target_group", "az"})
+	reg.MustRegister(m.rejected, m.unhealthyRouting, m.healthyTargets, m.unhealthyTargets)
 	reg.MustRegister(m.activeFlows, m.newFlows, m.bytes, m.clientResets, m.targetResets, m.elbResets,
 		m.dialDuration, m.flowDuration, m.reloadOK)
 	return m
@@ -53,6 +67,7 @@ type serviceMetrics struct {
 	bytesToTarget, bytesToClient          prometheus.Counter
 	clientResets, targetResets, elbResets prometheus.Counter
 	dialDuration, flowDuration            prometheus.Observer
+	unhealthyRouting                      prometheus.Counter
 }
 
 func (m *metrics) forService(id string) serviceMetrics {
@@ -64,6 +79,8 @@ func (m *metrics) forService(id string) serviceMetrics {
 		elbResets:     m.elbResets.WithLabelValues(id),
 		dialDuration:  m.dialDuration.WithLabelValues(id),
 		flowDuration:  m.flowDuration.WithLabelValues(id),
+
+		unhealthyRouting: m.unhealthyRouting.WithLabelValues(id),
 	}
 }
 

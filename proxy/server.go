@@ -18,6 +18,7 @@ import (
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/loadtest"
 	"github.com/privlink/privlink/proxy/acceptor"
+	"github.com/privlink/privlink/proxy/notify"
 	"github.com/privlink/privlink/proxy/relay"
 )
 
@@ -34,6 +35,14 @@ type Options struct {
 	// ParkAfter is how long a connection direction may be idle before it
 	// gives up its goroutine (see package relay; default 1s).
 	ParkAfter time.Duration
+	// Loader loads the configuration again for ReloadFromSource (SIGHUP,
+	// file changes, POST /v1/reload); nil disables those reloads.
+	Loader func() (*config.Config, error)
+	// Notify tunes the webhook notifier (tests shorten its back-off).
+	Notify notify.Options
+	// DenyHold bounds how long a denied connection is held silent when
+	// deny_action is drop (default DefaultDenyHold).
+	DenyHold time.Duration
 }
 
 // DefaultDialTimeout is the default Options.DialTimeout.
@@ -54,19 +63,29 @@ type Server struct {
 	ctx    context.Context // cancelled when the server force-closes
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	started   bool
-	closing   bool
-	listeners map[netip.AddrPort]*net.TCPListener
-	eng       *relay.Engine
-	targets   []*loadtest.Target
-	admin     *http.Server
-	adminAddr net.Addr
+	mu             sync.Mutex
+	started        bool
+	closing        bool
+	listeners      map[netip.AddrPort]*net.TCPListener
+	eng            *relay.Engine
+	builtinTargets map[netip.AddrPort]*loadtest.Target
+	admin          *http.Server
+	adminAddr      net.Addr
+
+	held     map[*net.TCPConn]struct{} // denied connections held silent
+	reloadMu sync.Mutex                // serialises reloads
+	notifier *notify.Notifier
+
+	// rtMu guards the runtime state that outlives generations.
+	rtMu      sync.Mutex
+	groups    map[string]*targetGroup // by groupKey
+	endpoints map[string]*endpoint
 
 	accepts  sync.WaitGroup // endpoint accept loops
 	builtins sync.WaitGroup // built-in target servers
 	handlers sync.WaitGroup // connection goroutines
 	adminWG  sync.WaitGroup // the admin HTTP server
+	checkers sync.WaitGroup // health checkers
 }
 
 // New compiles cfg into a server without opening any socket.
@@ -84,13 +103,20 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = DefaultDialTimeout
 	}
+	if opts.DenyHold <= 0 {
+		opts.DenyHold = DefaultDenyHold
+	}
 	s := &Server{
 		opts: opts, log: opts.Logger, reg: opts.Registry,
-		listeners: map[netip.AddrPort]*net.TCPListener{},
+		listeners:      map[netip.AddrPort]*net.TCPListener{},
+		builtinTargets: map[netip.AddrPort]*loadtest.Target{},
+		groups:         map[string]*targetGroup{},
+		endpoints:      map[string]*endpoint{},
+		held:           map[*net.TCPConn]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m = newMetrics(s.reg)
-	s.top.Store(compile(cfg, s.m))
+	s.top.Store(s.compile(cfg))
 	s.m.reloadOK.Set(1)
 	return s, nil
 }
@@ -130,6 +156,17 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
+	if len(top.cfg.Notifications) > 0 {
+		no := s.opts.Notify
+		if no.Logger == nil {
+			no.Logger = s.log.Named("notify")
+		}
+		if no.Registerer == nil {
+			no.Registerer = s.reg
+		}
+		s.notifier = notify.New(subscriptions(top.cfg), no)
+	}
+	s.apply(top)
 	return nil
 }
 
@@ -160,7 +197,7 @@ func (s *Server) startBuiltin(b builtinTarget) error {
 	}
 	t := loadtest.NewTarget(loadtest.Mode(b.mode), s.log.Named("builtin"))
 	s.mu.Lock()
-	s.targets = append(s.targets, t)
+	s.builtinTargets[b.addr] = t
 	s.mu.Unlock()
 	s.builtins.Add(1)
 	go func() {
@@ -183,9 +220,34 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 	return ln.(*net.TCPListener), nil
 }
 
+func (s *Server) hasBuiltin(addr netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.builtinTargets[addr] != nil
+}
+
+// stopBuiltin stops one built-in target (removed by a reload).
+func (s *Server) stopBuiltin(addr netip.AddrPort) {
+	s.mu.Lock()
+	t := s.builtinTargets[addr]
+	delete(s.builtinTargets, addr)
+	s.mu.Unlock()
+	if t != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		t.Shutdown(ctx)
+	}
+}
+
 func (s *Server) acceptLoop(addr netip.AddrPort, ln *net.TCPListener) {
 	defer s.accepts.Done()
-	err := acceptor.Loop(ln, s.accepted, s.isClosing, func(err error, d time.Duration) {
+	// A listener a reload removed is closed on purpose: stop quietly.
+	stopped := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closing || s.listeners[addr] != ln
+	}
+	err := acceptor.Loop(ln, s.accepted, stopped, func(err error, d time.Duration) {
 		s.log.Warn("accept failed; backing off", zap.Stringer("listener", addr), zap.Duration("backoff", d), zap.Error(err))
 	})
 	if err != nil {

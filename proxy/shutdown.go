@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"net/netip"
+
 	"context"
 	"errors"
+	"github.com/privlink/privlink/loadtest"
 	"time"
 )
 
@@ -15,6 +18,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing = true
 	for _, ln := range s.listeners {
 		ln.Close()
+	}
+	for c := range s.held {
+		c.SetReadDeadline(aLongTimeAgo)
 	}
 	s.mu.Unlock()
 	s.accepts.Wait()
@@ -32,10 +38,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.cancel()
 	s.closeEngine()
+	s.stopHealth()
 	s.stopBuiltins()
 	s.stopAdmin()
+	if s.notifier != nil {
+		s.notifier.Close()
+	}
 	return err
 }
+
+// stopHealth ends health checks and pending deregistrations.
+func (s *Server) stopHealth() {
+	for _, g := range s.allGroups() {
+		g.mu.Lock()
+		for _, t := range g.targets {
+			t.mu.Lock()
+			t.stopChecker()
+			if t.drainDone != nil {
+				t.drainDone.Stop()
+			}
+			t.mu.Unlock()
+		}
+		g.mu.Unlock()
+	}
+	s.checkers.Wait()
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
 
 // Close stops the server at once, closing every connection.
 func (s *Server) Close() error {
@@ -57,8 +86,8 @@ func (s *Server) closeEngine() {
 
 func (s *Server) stopBuiltins() {
 	s.mu.Lock()
-	targets := s.targets
-	s.targets = nil
+	targets := s.builtinTargets
+	s.builtinTargets = map[netip.AddrPort]*loadtest.Target{}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -26,17 +26,9 @@ type route struct {
 	node       netip.Addr // the NLB node of the interface's AZ
 	listener   config.Listener
 	tg         *targetGroup
+	ep         *endpoint
 	svc        serviceMetrics
 	zone       zoneMetrics
-}
-
-// targetGroup holds the routable targets of one group.
-type targetGroup struct {
-	cfg  *config.TargetGroup
-	all  []netip.AddrPort
-	byAZ map[string][]netip.AddrPort
-	// crossZone: every node routes to every AZ's targets.
-	crossZone bool
 }
 
 // builtinTarget is a target privlink serves in-process.
@@ -46,15 +38,18 @@ type builtinTarget struct {
 	key  string
 }
 
-func compile(cfg *config.Config, m *metrics) *topology {
+// groupKey names a target group across services.
+func groupKey(service, name string) string { return service + "/" + name }
+
+// compile resolves cfg into routes over the server's runtime target groups
+// and endpoints (created here when new; their targets and states are
+// reconciled by apply once the generation's sockets are open).
+func (s *Server) compile(cfg *config.Config) *topology {
 	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{}}
-	groups := map[string]map[string]*targetGroup{} // service → name → group
 	for i := range cfg.Services {
-		s := &cfg.Services[i]
-		groups[s.ID] = map[string]*targetGroup{}
-		for j := range s.TargetGroups {
-			tg := &s.TargetGroups[j]
-			groups[s.ID][tg.Name] = compileGroup(tg, s.LoadBalancer.CrossZone)
+		sv := &cfg.Services[i]
+		for j := range sv.TargetGroups {
+			tg := &sv.TargetGroups[j]
 			for k, tgt := range tg.Targets {
 				if tgt.Builtin != config.BuiltinNone {
 					key := fmt.Sprintf("services[%d].target_groups[%d].targets[%d]", i, j, k)
@@ -69,15 +64,17 @@ func compile(cfg *config.Config, m *metrics) *topology {
 	}
 	for i := range cfg.Endpoints {
 		ep := &cfg.Endpoints[i]
-		s := svcs[ep.Service]
-		sm := m.forService(s.ID)
+		sv := svcs[ep.Service]
+		sm := s.m.forService(sv.ID)
+		e, _ := s.endpointFor(ep, sv)
 		for j, in := range ep.Interfaces {
-			node := s.Node(in.AZ)
-			for _, l := range s.LoadBalancer.Listeners {
+			node := sv.Node(in.AZ)
+			for _, l := range sv.LoadBalancer.Listeners {
 				addr := netip.AddrPortFrom(in.IP, l.Port)
 				t.routes[addr] = &route{
-					addr: addr, endpointID: ep.ID, serviceID: s.ID, az: in.AZ, node: node.IP,
-					listener: l, tg: groups[s.ID][l.TargetGroup], svc: sm, zone: m.forZone(s.ID, in.AZ),
+					addr: addr, endpointID: ep.ID, serviceID: sv.ID, az: in.AZ, node: node.IP,
+					listener: l, tg: s.groupFor(sv, sv.TargetGroup(l.TargetGroup)), ep: e,
+					svc: sm, zone: s.m.forZone(sv.ID, in.AZ),
 				}
 				t.listenKeys[addr] = fmt.Sprintf("endpoints[%d].interfaces[%d].ip", i, j)
 			}
@@ -86,27 +83,17 @@ func compile(cfg *config.Config, m *metrics) *topology {
 	return t
 }
 
-func compileGroup(tg *config.TargetGroup, crossZone bool) *targetGroup {
-	g := &targetGroup{cfg: tg, byAZ: map[string][]netip.AddrPort{}, crossZone: crossZone}
-	for _, t := range tg.Targets {
-		g.all = append(g.all, t.AddrPort())
-		g.byAZ[t.AZ] = append(g.byAZ[t.AZ], t.AddrPort())
+// groupFor returns the runtime of a target group, creating it when new.
+func (s *Server) groupFor(sv *config.Service, tg *config.TargetGroup) *targetGroup {
+	s.rtMu.Lock()
+	defer s.rtMu.Unlock()
+	key := groupKey(sv.ID, tg.Name)
+	g := s.groups[key]
+	if g == nil {
+		g = newTargetGroup(sv.ID, tg)
+		s.groups[key] = g
 	}
 	return g
-}
-
-// pick chooses the target of a new flow by a hash of its 4-tuple over the
-// targets of the node's AZ (every AZ with cross-zone load balancing); a
-// connection keeps its target for life.
-func (g *targetGroup) pick(az string, client, iface netip.AddrPort) (netip.AddrPort, bool) {
-	candidates := g.byAZ[az]
-	if g.crossZone {
-		candidates = g.all
-	}
-	if len(candidates) == 0 {
-		return netip.AddrPort{}, false
-	}
-	return candidates[flowHash(client, iface)%uint64(len(candidates))], true
 }
 
 // flowHash mixes a flow's addresses and ports (FNV-1a over 16-byte addresses).

@@ -19,12 +19,15 @@ import (
 func newRunCmd() *cobra.Command {
 	cf := &configFlags{}
 	var drain, dialTimeout time.Duration
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "run [-c FILE]",
 		Short: "Start the data plane and the admin API (the embedded default topology without -c)",
 		Long: "Start listeners on every endpoint interface, the built-in targets and the admin API.\n" +
 			"SIGINT/SIGTERM: stop accepting, let connections drain for --drain-timeout, exit 0\n" +
-			"(a second signal stops at once).",
+			"(a second signal stops at once). SIGHUP, a change of the -c file or POST /v1/reload:\n" +
+			"reload the configuration; live connections survive, a bad configuration is refused\n" +
+			"and the running one stays.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := cf.load(cmd)
@@ -39,17 +42,31 @@ func newRunCmd() *cobra.Command {
 			for _, w := range cfg.Warnings {
 				log.Warn("configuration", zap.String("warning", w.Error()))
 			}
-			srv, err := proxy.Start(cfg, proxy.Options{Logger: log, DialTimeout: dialTimeout})
+			loader := func() (*config.Config, error) { return cf.load(cmd) }
+			srv, err := proxy.Start(cfg, proxy.Options{Logger: log, DialTimeout: dialTimeout, Loader: loader})
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			printBanner(cmd.OutOrStdout(), cfg, srv)
 			log.Info("privlink started", zap.String("config", cfg.Source), zap.String("admin", srv.AdminAddr()))
+			if cf.path != "" && watch {
+				// Editors replace files in several steps: wait for quiet.
+				w, err := config.Watch(cf.path, 300*time.Millisecond, func() {
+					log.Info("configuration file changed: reloading", zap.String("config", cf.path))
+					srv.ReloadFromSource()
+				})
+				if err != nil {
+					log.Warn("cannot watch the configuration file; reload with SIGHUP or POST /v1/reload", zap.Error(err))
+				} else {
+					defer w.Close()
+				}
+			}
 			return waitAndShutdown(cmd.Context(), log, srv, drain)
 		},
 	}
 	cf.register(cmd, true)
 	cmd.Flags().DurationVar(&drain, "drain-timeout", 10*time.Second, "how long connections may drain on shutdown")
+	cmd.Flags().BoolVar(&watch, "watch", true, "reload when the configuration file changes (SIGHUP and POST /v1/reload always work)")
 	cmd.Flags().DurationVar(&dialTimeout, "dial-timeout", proxy.DefaultDialTimeout, "timeout of the connection from the NLB node to a target")
 	return cmd
 }
@@ -60,10 +77,21 @@ func waitAndShutdown(ctx context.Context, log *zap.Logger, srv *proxy.Server, dr
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	select {
-	case s := <-sig:
-		log.Info("shutting down: draining connections", zap.Stringer("signal", s), zap.Duration("drain_timeout", drain))
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration")
+			srv.ReloadFromSource()
+		case s := <-sig:
+			log.Info("shutting down: draining connections", zap.Stringer("signal", s), zap.Duration("drain_timeout", drain))
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()

@@ -31,6 +31,8 @@ var (
 	ErrResetA  = errors.New("relay: reset by A")
 	ErrResetB  = errors.New("relay: reset by B")
 	ErrExpired = errors.New("relay: idle timeout")
+	// ErrTerminated: the owner cut the flow with Terminate.
+	ErrTerminated = errors.New("relay: terminated")
 )
 
 // Flow is one relayed pair: A is the client side, B the target side. Set
@@ -108,6 +110,11 @@ func (f *Flow) LastActivity() time.Time {
 
 // Kill ends the flow at once (both sockets closed); OnDone follows.
 func (f *Flow) Kill() { f.abort(ErrClosed, false) }
+
+// Terminate ends the flow at once with an RST to both peers, as the load
+// balancer does to flows of a target that turned unhealthy or finished
+// draining; the cause is ErrTerminated. Call it only after Engine.Start.
+func (f *Flow) Terminate() { f.abort(ErrTerminated, true) }
 
 // abort records cause, closes both sockets (with an RST when reset is
 // set) and finishes the parked directions; running ones end on their own

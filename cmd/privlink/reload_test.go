@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/config"
+)
+
+// reloadYAML is the default topology moved to 127.77.x (so it cannot clash
+// with other tests), with an optional second listener.
+func reloadYAML(second bool) string {
+	y := strings.ReplaceAll(string(config.DefaultYAML()), "127.0.", "127.77.")
+	y = strings.ReplaceAll(y, "127.77.0.0/8", "127.0.0.0/8")
+	y = strings.Replace(y, "127.77.0.1:9480", "127.0.0.1:0", 1)
+	if second {
+		y = strings.Replace(y, "        - {port: 8443, target_group: tg-echo, idle_timeout: 350s}",
+			"        - {port: 8443, target_group: tg-echo, idle_timeout: 350s}\n        - {port: 8444, target_group: tg-echo}", 1)
+	}
+	return y
+}
+
+func dialable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+func waitDialable(t *testing.T, addr string, want bool, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for dialable(addr) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s dialable=%v after %s, want %v", addr, !want, within, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// privlink run reloads on SIGHUP and when its -c file changes; a broken
+// file is refused and the running configuration stays.
+func TestRunReloads(t *testing.T) {
+	for _, mode := range []string{"sighup", "watch"} {
+		t.Run(mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "privlink.yaml")
+			if err := os.WriteFile(path, []byte(reloadYAML(false)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var out, errb syncBuffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"run", "-c", path, "--log-level", "error", "--watch=" + map[string]string{"sighup": "false", "watch": "true"}[mode]}, &out, &errb)
+			}()
+			defer func() {
+				cancel()
+				if code := <-done; code != 0 {
+					t.Errorf("exit %d: %s", code, errb.String())
+				}
+			}()
+			waitDialable(t, "127.77.1.10:8443", true, 5*time.Second)
+			reload := func() {
+				if mode == "sighup" {
+					syscall.Kill(os.Getpid(), syscall.SIGHUP)
+				}
+			}
+			os.WriteFile(path, []byte(reloadYAML(true)), 0o644)
+			if mode == "sighup" {
+				time.Sleep(300 * time.Millisecond)
+				if dialable("127.77.1.10:8444") {
+					t.Fatal("reloaded without SIGHUP while --watch=false")
+				}
+			}
+			reload()
+			waitDialable(t, "127.77.1.10:8444", true, 5*time.Second)
+			os.WriteFile(path, []byte("region: [broken"), 0o644)
+			reload()
+			time.Sleep(700 * time.Millisecond)
+			if !dialable("127.77.1.10:8443") || !dialable("127.77.1.10:8444") {
+				t.Fatal("a broken file replaced the running configuration")
+			}
+			os.WriteFile(path, []byte(reloadYAML(false)), 0o644)
+			reload()
+			waitDialable(t, "127.77.1.10:8444", false, 5*time.Second)
+		})
+	}
+}
