@@ -90,7 +90,7 @@ func (s *Server) probe(t *target, hc config.HealthCheck) (reason, desc string) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, hc.Timeout.D())
 	defer cancel()
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, 0)), KeepAlive: -1, Control: reuseAddr}
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, 0)), KeepAlive: -1, Control: dialControl}
 	c, err := d.DialContext(ctx, "tcp", dst.String())
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {

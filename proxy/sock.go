@@ -16,7 +16,7 @@ func (s *Server) dial(ctx context.Context, node netip.Addr, target netip.AddrPor
 		LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, 0)),
 		Timeout:   s.opts.DialTimeout,
 		KeepAlive: -1, // NLB sends no keepalives
-		Control:   reuseAddr,
+		Control:   dialControl,
 	}
 	c, err := d.DialContext(ctx, "tcp", target.String())
 	if err != nil {
@@ -25,12 +25,20 @@ func (s *Server) dial(ctx context.Context, node netip.Addr, target netip.AddrPor
 	return c.(*net.TCPConn), nil
 }
 
-// reuseAddr lets many connections share a node source port towards
-// different targets, as the per-target port budget assumes.
-func reuseAddr(_, _ string, c syscall.RawConn) error {
+// dialControl prepares a socket dialling from a node IP. SO_REUSEADDR lets
+// many connections share a node source port towards different targets, as
+// the per-target port budget assumes. IP_BIND_ADDRESS_NO_PORT defers the
+// choice of an ephemeral port from bind to connect, where the kernel picks
+// one unique for the 4-tuple instead of one no socket on the node IP holds:
+// without it every bind scans the port space, and gets slower with every
+// socket in TIME_WAIT (HAProxy and Envoy set it for the same reason).
+func dialControl(_, _ string, c syscall.RawConn) error {
 	var serr error
 	if err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		if serr == nil {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		}
 	}); err != nil {
 		return err
 	}
