@@ -102,3 +102,16 @@ func TestSmoke(t *testing.T) {
 		t.Logf("%-28s %-8s %-30s %s", h.Hop, h.Outcome, h.Place, h.RuleText())
 	}
 }
+
+func TestExplainSmoke(t *testing.T) {
+	e := Compile(topo(t, map[string]string{"{EP_NACL}": ", network_acl: acl-ep", "{NACLS}": `  - id: acl-ep
+    ingress: [{rule: 100, protocol: tcp, ports: "8443", cidr: 127.60.0.0/16, action: allow}]
+    egress: [{rule: 100, protocol: tcp, ports: 32768-40000, cidr: 127.60.0.0/16, action: allow}]`}))
+	r, err := Explain(e, Query{From: netip.MustParseAddr("127.60.1.50"), Endpoint: "vpce-0123456789abcdef0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	r.WriteText(&b)
+	t.Log(b.String())
+}

@@ -114,17 +114,17 @@ type Reason uint8
 
 // Hop reasons.
 const (
-	ReasonRule           Reason = iota // Rule decided (NACL rule number or SG rule index)
-	ReasonNoMatch                      // SG: no rule of any group matches
-	ReasonImplicitDeny                 // NACL: the final * rule
-	ReasonDefaultNACL                  // subnet without a NACL: the default NACL allows all
-	ReasonDefaultEgress                // SG whose egress was omitted: AWS's allow-all outbound rule
-	ReasonDefaultSG                    // interface without SGs: the VPC default SG (members only)
-	ReasonSameSubnet                   // NACLs are not evaluated inside one subnet
-	ReasonUnknownClient                // the client is not a `clients` entry
-	ReasonNotEnforced                  // NLB SG with enforce_inbound_rules_on_privatelink off
-	ReasonNoSecurityGroups             // the NLB or target has no security groups
-	ReasonNoSubnet                     // the target is in no declared subnet
+	ReasonRule             Reason = iota // Rule decided (NACL rule number or SG rule index)
+	ReasonNoMatch                        // SG: no rule of any group matches
+	ReasonImplicitDeny                   // NACL: the final * rule
+	ReasonDefaultNACL                    // subnet without a NACL: the default NACL allows all
+	ReasonDefaultEgress                  // SG whose egress was omitted: AWS's allow-all outbound rule
+	ReasonDefaultSG                      // interface without SGs: the VPC default SG (members only)
+	ReasonSameSubnet                     // NACLs are not evaluated inside one subnet
+	ReasonUnknownClient                  // the client is not a `clients` entry
+	ReasonNotEnforced                    // NLB SG with enforce_inbound_rules_on_privatelink off
+	ReasonNoSecurityGroups               // the NLB or target has no security groups
+	ReasonNoSubnet                       // the target is in no declared subnet
 )
 
 var reasonNames = [...]string{
