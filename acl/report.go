@@ -17,10 +17,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(ew, "\npath: interface %s (%s) -> node %s: %s\n", p.Interface, p.AZ, p.Node, word(p.Allowed))
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  HOP\tINTERFACE/SUBNET\tRULE\tVERDICT")
-		rows(tw, p.Consumer)
+		rows(tw, p.Consumer, "  ")
 		for _, t := range p.Targets {
 			fmt.Fprintf(tw, "  -- target %s (%s, %s): %s\n", t.Target, t.AZ, strings.ReplaceAll(t.Check, "_", " "), word(t.Allowed))
-			rows(tw, t.Hops)
+			rows(tw, t.Hops, "    ")
 		}
 		tw.Flush()
 		for _, n := range p.Notes {
@@ -34,13 +34,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	return ew.err
 }
 
-func rows(w io.Writer, hs []HopReport) {
+func rows(w io.Writer, hs []HopReport, indent string) {
 	for _, h := range hs {
 		v := h.Verdict.String()
 		if h.Uncovered != "" {
 			v += " (ports " + h.Uncovered + ")"
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", h.Hop, dash(h.Place), h.Rule, v)
+		fmt.Fprintf(w, "%s%s\t%s\t%s\t%s\n", indent, h.Hop, dash(h.Place), h.Rule, v)
 	}
 }
 
