@@ -19,6 +19,7 @@ subnets:
   - {id: subnet-target, az: use1-az1, cidr: 127.60.11.0/24{TARGET_NACL}}
 clients:
   - {cidr: 127.60.1.50/32, subnet: subnet-client, security_groups: [sg-client]}
+  - {cidr: 127.60.1.60/32, subnet: subnet-client}
 security_groups:
   - id: sg-client
 {CLIENT_SG}
