@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// explainYAML is the embedded default with a NACL on the az1 endpoint subnet
+// that lets replies reach only part of the Linux ephemeral range.
+const explainYAML = `
+subnets:
+  - {id: subnet-c, az: use1-az1, cidr: 127.61.1.0/24, network_acl: acl-c}
+  - {id: subnet-p, az: use1-az1, cidr: 127.61.10.0/24}
+network_acls:
+  - id: acl-c
+    ingress: [{rule: 100, protocol: tcp, ports: "8443", cidr: 127.0.0.0/8, action: allow}]
+    egress: [{rule: 100, protocol: tcp, ports: 32768-50000, cidr: 127.0.0.0/8, action: allow}]
+security_groups:
+  - id: sg-ep
+    ingress: [{protocol: tcp, ports: "8443", cidr: 127.0.0.0/8}]
+services:
+  - id: vpce-svc-0123456789abcdef0
+    load_balancer:
+      nodes: [{subnet: subnet-p, ip: 127.61.10.5}]
+      listeners: [{port: 8443, target_group: tg}]
+    target_groups:
+      - {name: tg, port: 9443, targets: [{ip: 127.61.10.20, subnet: subnet-p}]}
+endpoints:
+  - id: vpce-0123456789abcdef0
+    service: vpce-svc-0123456789abcdef0
+    security_groups: [sg-ep]
+    interfaces: [{subnet: subnet-c, ip: 127.61.1.10}]
+`
+
+func TestExplainCommand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "explain.yaml")
+	if err := os.WriteFile(file, []byte(explainYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ep := "vpce-0123456789abcdef0"
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		wantStdout string
+		wantStderr string
+	}{
+		{"allowed with a port", []string{"--from", "127.62.0.1:40000", "--endpoint", ep}, 0, "verdict: ALLOWED", ""},
+		{"partial return path", []string{"--from", "127.62.0.1", "--endpoint", ep}, 1,
+			"deny (ports 50001-60999)", ""},
+		{"suggestion", []string{"--from", "127.62.0.1", "--endpoint", ep, "--port", "8443"}, 1,
+			`add to network ACL acl-c egress: {rule: 110, protocol: tcp, ports: "32768-60999", cidr: 127.62.0.1/32, action: allow}`, ""},
+		{"unknown endpoint", []string{"--from", "127.62.0.1", "--endpoint", "vpce-nope"}, 1, "",
+			`privlink: acl: unknown endpoint "vpce-nope" (endpoints: vpce-0123456789abcdef0)`},
+		{"unknown port", []string{"--from", "127.62.0.1", "--endpoint", ep, "--port", "80"}, 1, "",
+			"has no listener on port 80 (listeners: 8443)"},
+		{"missing from", []string{"--endpoint", ep}, 2, "", "--from is required"},
+		{"bad from", []string{"--from", "nowhere", "--endpoint", ep}, 2, "", `--from: "nowhere" is not an IP address or IP:PORT`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, append([]string{"explain", "-c", file}, tt.args...)...)
+			if code != tt.code || !strings.Contains(out, tt.wantStdout) || !strings.Contains(errOut, tt.wantStderr) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d, stdout ∋ %q, stderr ∋ %q",
+					code, out, errOut, tt.code, tt.wantStdout, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	code, out, errOut := runCmd(t, "explain", "--from", "127.0.1.50:41000", "--endpoint", "vpce-0c1308d7312217abc", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Verdict string `json:"verdict"`
+		Paths   []struct {
+			Interface string `json:"interface"`
+			Consumer  []struct {
+				Hop     string `json:"hop"`
+				Verdict string `json:"verdict"`
+			} `json:"consumer"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Verdict != "allowed" || len(r.Paths) != 2 || r.Paths[0].Consumer[3].Hop != "endpoint_sg_ingress" || r.Paths[0].Consumer[3].Verdict != "allow" {
+		t.Fatalf("report %+v", r)
+	}
+}
