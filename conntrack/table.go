@@ -112,12 +112,14 @@ type Filter struct {
 	State  State
 }
 
-func (f Filter) match(e *Entry) bool {
+func (f Filter) match(e *Entry) bool { return f.matches(e.Endpoint, e.Target, e.State()) }
+
+func (f Filter) matches(endpoint string, target netip.AddrPort, state State) bool {
 	switch {
-	case f.Endpoint != "" && f.Endpoint != e.Endpoint,
-		f.State != 0 && f.State != e.State(),
-		f.Target.Addr().IsValid() && f.Target.Addr() != e.Target.Addr().Unmap(),
-		f.Target.Port() != 0 && f.Target.Port() != e.Target.Port():
+	case f.Endpoint != "" && f.Endpoint != endpoint,
+		f.State != 0 && f.State != state,
+		f.Target.Addr().IsValid() && f.Target.Addr() != target.Addr().Unmap(),
+		f.Target.Port() != 0 && f.Target.Port() != target.Port():
 		return false
 	}
 	return true
