@@ -91,6 +91,7 @@ func newRootCmd() *cobra.Command {
 		newEchoCmd(),
 		newVersionCmd(),
 		newInspectCmd(),
+		newConnsCmd(),
 	)
 	return root
 }
