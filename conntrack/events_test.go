@@ -18,8 +18,7 @@ func TestEvents(t *testing.T) {
 	tb.SetState(e, StateExpired)
 	tb.Remove(e)
 	d := testEntry(2)
-	d.state.Store(int32(StateDenied))
-	tb.Insert(d)
+	tb.InsertAs(d, StateDenied)
 	want := []EventType{EventNew, EventEstablished, EventExpired, EventClosed, EventDenied}
 	for i, w := range want {
 		ev := <-sub.Events()

@@ -169,11 +169,13 @@ func NewTable(opts TableOptions) *Table {
 	return &Table{now: opts.Now, done: make(chan struct{})}
 }
 
-// Insert adds e with a new ID, in state new unless e's state was set
-// (StateDenied for a refused flow shown until it is removed), and
-// publishes the event. It returns the ID; an entry already in a table is
-// left as it is.
-func (t *Table) Insert(e *Entry) uint64 {
+// Insert adds e in state new with a new ID and publishes the event. It
+// returns the ID; an entry already in a table is left as it is.
+func (t *Table) Insert(e *Entry) uint64 { return t.InsertAs(e, StateNew) }
+
+// InsertAs adds e in state s: StateDenied shows a refused flow (and
+// publishes a denied event) until it is removed.
+func (t *Table) InsertAs(e *Entry, s State) uint64 {
 	if e.t != nil {
 		return e.ID
 	}
@@ -181,7 +183,7 @@ func (t *Table) Insert(e *Entry) uint64 {
 	if e.Start.IsZero() {
 		e.Start = t.now()
 	}
-	e.state.CompareAndSwap(0, int32(StateNew))
+	e.state.Store(int32(s))
 	sh := &t.shards[e.ID%numShards]
 	sh.mu.Lock()
 	e.t, e.prev, e.next = t, nil, sh.head
@@ -193,7 +195,7 @@ func (t *Table) Insert(e *Entry) uint64 {
 	sh.mu.Unlock()
 	if t.watched() {
 		ev := EventNew
-		if e.State() == StateDenied {
+		if s == StateDenied {
 			ev = EventDenied
 		}
 		t.publish(ev, e, Sample{LastActivity: e.Start})
