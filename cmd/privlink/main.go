@@ -92,6 +92,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newInspectCmd(),
 		newExplainCmd(),
+		newConnsCmd(),
 	)
 	return root
 }
