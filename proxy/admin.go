@@ -37,6 +37,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/target-groups/{name}/register", s.targetsAction(s.Register))
 	mux.HandleFunc("POST /v1/target-groups/{name}/deregister", s.targetsAction(s.Deregister))
+	mux.HandleFunc("GET /v1/explain", s.explain)
+	mux.Handle("GET /v1/connections", s.table.ListHandler())
+	mux.Handle("GET /v1/connections/stream", s.table.StreamHandler())
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.ReloadFromSource(); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, err.Error())

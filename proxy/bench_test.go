@@ -34,6 +34,8 @@ deny_action: reset
 subnets:
   - {id: subnet-c1, az: use1-az1, cidr: %[1]s.1.0/24}
   - {id: subnet-p1, az: use1-az1, cidr: %[1]s.10.0/24}
+security_groups:
+  - {id: sg-endpoint, ingress: [{protocol: tcp, ports: "8443", cidr: 127.0.0.0/8}]}
 services:
   - id: vpce-svc-03d5ebb7d9579a2b3
     load_balancer:
@@ -48,6 +50,7 @@ services:
 endpoints:
   - id: vpce-0c1308d7312217abc
     service: vpce-svc-03d5ebb7d9579a2b3
+    security_groups: [sg-endpoint]
     interfaces: [{subnet: subnet-c1, ip: %[1]s.1.10}]
 `, p, mode)
 	cfg, err := config.Parse("bench.yaml", []byte(y))

@@ -17,6 +17,8 @@ admin: {listen: "off"}
 subnets:
   - {id: subnet-consumer, az: use1-az1, cidr: 127.77.1.0/24}
   - {id: subnet-provider, az: use1-az1, cidr: 127.77.10.0/24}
+security_groups:
+  - {id: sg-endpoint, ingress: [{protocol: tcp, ports: "8443", cidr: 127.0.0.0/8}]}
 services:
   - id: vpce-svc-03d5ebb7d9579a2b3
     load_balancer:
@@ -30,6 +32,7 @@ services:
 endpoints:
   - id: vpce-0c1308d7312217abc
     service: vpce-svc-03d5ebb7d9579a2b3
+    security_groups: [sg-endpoint]
     interfaces: [{subnet: subnet-consumer, ip: 127.77.1.10}]
 `))
 	if err != nil {

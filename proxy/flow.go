@@ -11,7 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
 	"github.com/privlink/privlink/proxy/ppv2"
 	"github.com/privlink/privlink/proxy/relay"
 )
@@ -30,6 +32,10 @@ type flow struct {
 	// killed and relayed make terminate safe at any point of the pipeline:
 	// whichever of serve and terminate comes second cuts the flow.
 	killed, relayed atomic.Bool
+
+	ct   conntrack.Entry     // the flow in the connection table
+	st   conntrack.ConnStats // its live counters
+	pool *conntrack.Pool     // the node's port pool towards the target
 }
 
 // serve runs the pipeline of SPEC §4 for one accepted connection, up to
@@ -40,6 +46,16 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 	r.zone.active.Inc()
 	if !r.ep.available.Load() {
 		f.deny(client, hopEndpointState)
+		return
+	}
+	f.ct = conntrack.Entry{Client: f.src, Iface: r.addr, Endpoint: r.endpointID, Service: r.serviceID,
+		AZ: r.az, Subnet: r.subnet, NodeSubnet: r.nodeSubnet, Start: f.start}
+	if !r.consumer.Check(f.src, nil) {
+		var v acl.Verdict
+		r.consumer.Check(f.src, &v)
+		f.denyTrace(&v)
+		f.reject(conntrack.HopInterface, v.Denied)
+		f.deny(client, v.Denied.String())
 		return
 	}
 	t, failOpen := r.tg.pick(r.az, f.src, r.addr)
@@ -53,11 +69,9 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 		r.svc.unhealthyRouting.Inc()
 	}
 	f.t, f.dst = t, t.addr
-	t0 := time.Now()
-	target, err := f.s.dial(ctx, r.node, f.dst)
-	r.svc.dialDuration.Observe(time.Since(t0).Seconds())
-	if err != nil {
-		f.dialFailed(client, err)
+	f.ct.Target, f.ct.TargetGroup = t.addr, r.tg.name
+	target, ok := f.connect(ctx, client)
+	if !ok {
 		return
 	}
 	if !f.prepareHeader(target) {
@@ -66,6 +80,10 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 	}
 	f.A, f.B, f.Owner = client, target, f
 	f.IdleTimeout = r.listener.IdleTimeout.D()
+	f.st = conntrack.ConnStats{Client: client, Target: target, Relay: &f.Flow}
+	f.ct.Stats = &f.st
+	f.s.table.Insert(&f.ct)
+	f.s.table.SetState(&f.ct, conntrack.StateEstablished)
 	t.addFlow(f)
 	f.s.eng.Start(&f.Flow)
 	f.relayed.Store(true)
@@ -97,6 +115,90 @@ func (f *flow) deny(client *net.TCPConn, hop string) {
 		f.s.hold(client)
 	}
 	f.end(client, nil)
+}
+
+// maxPortTries bounds the ports tried when the kernel refuses one (another
+// socket on the host holds node:port towards the target).
+const maxPortTries = 4
+
+// connect takes a source port from the pool of (node, target), checks the
+// provider-side rules for it and dials the target from node:port (SPEC §4
+// steps 4–6). On failure the client has been answered and false returned.
+func (f *flow) connect(ctx context.Context, client *net.TCPConn) (*net.TCPConn, bool) {
+	r := f.r
+	pool, err := f.s.pool(r, f.t)
+	if err != nil {
+		f.s.log.Error("port pool", zap.Error(err))
+		f.end(client, nil)
+		return nil, false
+	}
+	f.pool = pool
+	t0 := time.Now()
+	for try := 0; ; try++ {
+		port, ok := pool.Allocate()
+		if !ok {
+			f.portAllocationError(client)
+			return nil, false
+		}
+		f.ct.Node = netip.AddrPortFrom(r.node, port)
+		if try == 0 {
+			pp := f.s.rules.Load().Provider(r.serviceID, r.node, f.dst)
+			if pp != nil && !pp.Check(port, nil) {
+				var v acl.Verdict
+				pp.Check(port, &v)
+				f.denyTrace(&v)
+				f.reject(conntrack.HopNode, v.Denied)
+				pool.Release(port)
+				f.pool = nil
+				f.deny(client, v.Denied.String())
+				return nil, false
+			}
+		}
+		target, err := f.s.dial(ctx, f.ct.Node, f.dst)
+		if err == nil {
+			r.svc.dialDuration.Observe(time.Since(t0).Seconds())
+			return target, true
+		}
+		if (errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)) && try+1 < maxPortTries {
+			pool.Skip(port)
+			continue
+		}
+		pool.Release(port)
+		f.pool = nil
+		f.dialFailed(client, err)
+		return nil, false
+	}
+}
+
+// portAllocationError answers a connection for which the node has no free
+// port towards the target: the client gets an RST, as with NLB.
+func (f *flow) portAllocationError(client *net.TCPConn) {
+	f.t.portErrors.Inc()
+	f.ct.Node = netip.AddrPortFrom(f.r.node, 0)
+	if fl := f.s.flowLog; fl != nil {
+		fl.PortAllocationError(&f.ct)
+	}
+	f.s.log.Warn("port allocation error: the node has no free port towards the target (raise port_budget or add targets)",
+		zap.String("service", f.r.serviceID), zap.Stringer("target", f.dst))
+	f.end(client, nil)
+}
+
+// reject records a denial: a REJECT flow-log record on the interface that
+// denied it (for a return-path hop, ACCEPT for the request and REJECT for
+// the reply), and a denied entry in the table while the client is held.
+func (f *flow) reject(where conntrack.Hop, hop acl.Hop) {
+	if fl := f.s.flowLog; fl != nil {
+		fl.Reject(&f.ct, where, isReturnHop(hop))
+	}
+	f.s.table.InsertAs(&f.ct, conntrack.StateDenied)
+}
+
+func isReturnHop(h acl.Hop) bool {
+	switch h {
+	case acl.HopEndpointNACLEgressReturn, acl.HopClientNACLIngressReturn, acl.HopTargetNACLEgressReturn, acl.HopNodeNACLIngressReturn:
+		return true
+	}
+	return false
 }
 
 // dialFailed gives the client an RST, as NLB does when the target refuses;
@@ -139,6 +241,10 @@ func (f *flow) end(client, target *net.TCPConn) {
 	if target != nil {
 		resetConn(target)
 	}
+	if f.pool != nil {
+		f.pool.Release(f.ct.Node.Port())
+	}
+	f.s.table.Remove(&f.ct)
 	f.r.zone.active.Dec()
 	f.s.flowEnded()
 }
@@ -158,6 +264,8 @@ func (f *flow) FlowDone(rf *relay.Flow) {
 		svc.elbResets.Inc()
 	}
 	f.t.removeFlow(f)
+	f.s.table.Remove(&f.ct)
+	f.pool.Release(f.ct.Node.Port())
 	svc.flowDuration.Observe(time.Since(f.start).Seconds())
 	f.r.zone.active.Dec()
 	f.s.flowEnded()
@@ -170,6 +278,7 @@ func (f *flow) FlowELBReset(*relay.Flow) { f.r.svc.elbResets.Inc() }
 // FlowExpired is called by the relay engine when the idle timeout expired
 // the flow: forwarding stopped silently.
 func (f *flow) FlowExpired(*relay.Flow) {
+	f.s.table.SetState(&f.ct, conntrack.StateExpired)
 	if ce := f.s.log.Check(zap.DebugLevel, "idle timeout: flow expired"); ce != nil {
 		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.dst))
 	}
@@ -204,4 +313,12 @@ func (s *Server) hold(c *net.TCPConn) {
 	s.mu.Lock()
 	delete(s.held, c)
 	s.mu.Unlock()
+}
+
+// FlowClosing samples the sockets' final counters for the table and the
+// flow logs just before the relay closes them.
+func (f *flow) FlowClosing(*relay.Flow) {
+	if f.s.flowLog != nil {
+		f.st.Sample()
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,23 +76,33 @@ func (s *Server) checkLoop(t *target, stop chan struct{}) {
 // headers fail as they do behind AWS. It returns "" on success, else the
 // reason code and a description.
 func (s *Server) probe(t *target, hc config.HealthCheck) (reason, desc string) {
-	node, ok := (*t.g.nodes.Load())[t.az]
+	t.mu.Lock()
+	az := t.az
+	t.mu.Unlock()
+	node, ok := (*t.g.nodes.Load())[az]
 	if !ok {
-		return ReasonConnectionError, fmt.Sprintf("no NLB node in %s to send health checks from", t.az)
+		return ReasonConnectionError, fmt.Sprintf("no NLB node in %s to send health checks from", az)
 	}
 	port := t.addr.Port()
 	if hc.Port != 0 {
 		port = hc.Port
 	}
 	dst := netip.AddrPortFrom(t.addr.Addr(), port)
-	if hop, rule, denied := s.healthDenied(t, node, dst); denied {
-		// AWS drops the SYN; the check times out.
-		return ReasonTimeout, fmt.Sprintf("health check from %s denied by %s (%s)", node, hop, rule)
-	}
 	ctx, cancel := context.WithTimeout(s.ctx, hc.Timeout.D())
 	defer cancel()
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, 0)), KeepAlive: -1, Control: dialControl}
-	c, err := d.DialContext(ctx, "tcp", dst.String())
+	var c net.Conn
+	var err error
+	for range 3 { // another socket may hold the port towards this target
+		src := healthPort()
+		if hop, rule, denied := s.healthDenied(t, node, dst, src); denied {
+			// AWS drops the SYN; the check times out.
+			return ReasonTimeout, fmt.Sprintf("health check from %s denied at %s (%s)", node, hop, rule)
+		}
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, src)), KeepAlive: -1, Control: reuseAddr}
+		if c, err = d.DialContext(ctx, "tcp", dst.String()); !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			break
+		}
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return ReasonTimeout, "Request timed out"

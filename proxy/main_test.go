@@ -47,6 +47,8 @@ subnets:
   - {id: subnet-c2, az: use1-az2, cidr: P.2.0/24}
   - {id: subnet-p1, az: use1-az1, cidr: P.10.0/24}
   - {id: subnet-p2, az: use1-az2, cidr: P.11.0/24}
+security_groups:
+  - {id: sg-endpoint, ingress: [{protocol: tcp, ports: 8440-8450, cidr: 127.0.0.0/8}]}
 services:
   - id: vpce-svc-03d5ebb7d9579a2b3
     load_balancer:
@@ -62,6 +64,7 @@ services:
 endpoints:
   - id: vpce-0c1308d7312217abc
     service: vpce-svc-03d5ebb7d9579a2b3
+    security_groups: [sg-endpoint]
     interfaces: [{subnet: subnet-c1, ip: P.1.10}, {subnet: subnet-c2, ip: P.2.10}]
 `
 

@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"net/netip"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/privlink/privlink/conntrack"
 )
 
 // metrics are the data plane's Prometheus collectors (SPEC §6). Label
@@ -22,6 +26,7 @@ type metrics struct {
 	unhealthyRouting *prometheus.CounterVec
 	healthyTargets   *prometheus.GaugeVec
 	unhealthyTargets *prometheus.GaugeVec
+	portErrors       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,7 +61,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Targets passing health checks, by target group and AZ (HealthyHostCount)."}, []string{"target_group", "az"})
 	m.unhealthyTargets = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "privlink", Name: "unhealthy_targets",
 		Help: "Targets failing health checks, by target group and AZ (UnHealthyHostCount)."}, []string{"target_group", "az"})
-	reg.MustRegister(m.rejected, m.unhealthyRouting, m.healthyTargets, m.unhealthyTargets)
+	m.portErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "port_allocation_errors_total",
+		Help: "Connections refused because the node had no free source port towards the target (PortAllocationErrorCount)."}, []string{"service", "target"})
+	reg.MustRegister(m.rejected, m.unhealthyRouting, m.healthyTargets, m.unhealthyTargets, m.portErrors)
 	reg.MustRegister(m.activeFlows, m.newFlows, m.bytes, m.clientResets, m.targetResets, m.elbResets,
 		m.dialDuration, m.flowDuration, m.reloadOK)
 	return m
@@ -92,4 +99,26 @@ type zoneMetrics struct {
 
 func (m *metrics) forZone(service, az string) zoneMetrics {
 	return zoneMetrics{active: m.activeFlows.WithLabelValues(service, az), newFlows: m.newFlows.WithLabelValues(service, az)}
+}
+
+// portBudgetDesc describes privlink_port_budget_in_use, collected from the
+// port pools at scrape time (no work on the data path).
+var portBudgetDesc = prometheus.NewDesc("privlink_port_budget_in_use",
+	"Source ports of the NLB nodes in use towards a target: held by live connections or waiting out port_reuse_delay (of port_budget per node).",
+	[]string{"service", "target"}, nil)
+
+type portCollector struct{ s *Server }
+
+func (c portCollector) Describe(ch chan<- *prometheus.Desc) { ch <- portBudgetDesc }
+
+func (c portCollector) Collect(ch chan<- prometheus.Metric) {
+	inUse := map[netip.AddrPort]int{}
+	c.s.ports.Each(func(_ netip.Addr, target netip.AddrPort, pl *conntrack.Pool) {
+		inUse[target] += pl.InUse()
+	})
+	for target, n := range inUse {
+		svc, _ := c.s.poolService.Load(target)
+		name, _ := svc.(string)
+		ch <- prometheus.MustNewConstMetric(portBudgetDesc, prometheus.GaugeValue, float64(n), name, target.String())
+	}
 }

@@ -122,12 +122,20 @@ func (s *Server) Register(group, service string, specs []TargetSpec) error {
 		}
 		ts = append(ts, t)
 	}
+	// The rules learn the new targets (their SGs and subnets) before the
+	// targets can be health-checked or picked.
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	for _, t := range ts {
-		s.registerLocked(g, t, true).fromAPI = true
+		tt := s.registerLocked(g, t, true)
+		tt.fromAPI = true
 	}
+	g.mu.Unlock()
+	s.rebuildRules(s.top.Load().cfg)
+	g.mu.Lock()
 	s.reselect(g)
+	g.mu.Unlock()
 	return nil
 }
 

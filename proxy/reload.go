@@ -247,7 +247,8 @@ func (s *Server) registerLocked(g *targetGroup, ct config.Target, fromAPI bool) 
 		}
 		return t
 	}
-	t = &target{g: g, addr: addr, az: ct.AZ, subnet: ct.Subnet, sgs: ct.SecurityGroups, fromAPI: fromAPI}
+	t = &target{g: g, addr: addr, az: ct.AZ, subnet: ct.Subnet, sgs: ct.SecurityGroups, fromAPI: fromAPI,
+		portErrors: s.m.portErrors.WithLabelValues(g.service, addr.String())}
 	g.targets[addr] = t
 	s.startChecker(t)
 	return t

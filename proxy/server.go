@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
 	"github.com/privlink/privlink/loadtest"
 	"github.com/privlink/privlink/proxy/acceptor"
 	"github.com/privlink/privlink/proxy/notify"
@@ -59,6 +62,15 @@ type Server struct {
 	reg  *prometheus.Registry
 	m    *metrics
 	top  atomic.Pointer[topology]
+	// rules are the compiled SGs and NACLs of the current generation plus
+	// the targets registered over the API.
+	rules atomic.Pointer[acl.Evaluator]
+
+	ports       *conntrack.Ports
+	poolService sync.Map // target AddrPort → service ID, for the port gauge
+	table       *conntrack.Table
+	flowLog     *conntrack.FlowLogger // nil without flow logs
+	flowLogFile io.WriteCloser
 
 	ctx    context.Context // cancelled when the server force-closes
 	cancel context.CancelFunc
@@ -116,6 +128,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m = newMetrics(s.reg)
+	s.ports = conntrack.NewPorts(nil)
+	s.table = conntrack.NewTable(conntrack.TableOptions{})
+	s.reg.MustRegister(portCollector{s})
 	s.top.Store(s.compile(cfg))
 	s.m.reloadOK.Set(1)
 	return s, nil
@@ -152,6 +167,10 @@ func (s *Server) Start() error {
 	}
 	s.eng = eng
 	top := s.top.Load()
+	if err := s.startFlowLogs(top.cfg); err != nil {
+		s.Close()
+		return err
+	}
 	if err := s.bindAll(top); err != nil {
 		s.Close()
 		return err
@@ -284,4 +303,46 @@ func (s *Server) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closing
+}
+
+// startFlowLogs opens the flow-log destination; a path that cannot be
+// written fails the start with the path and the reason.
+func (s *Server) startFlowLogs(cfg *config.Config) error {
+	if !cfg.FlowLogs.Enabled() {
+		return nil
+	}
+	w, err := conntrack.OpenFlowLogFile(cfg.FlowLogs.Path)
+	if err != nil {
+		return fmt.Errorf("%s: flow_logs.path: %w", cfg.Source, err)
+	}
+	fl, err := conntrack.NewFlowLogger(w, conntrack.FlowLogOptions{
+		AccountID: cfg.AccountID, Region: cfg.Region, Interval: cfg.FlowLogs.Interval.D(),
+		Format: cfg.FlowLogs.Format, QueueSize: cfg.FlowLogs.QueueSize,
+	})
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("%s: flow_logs.format: %w", cfg.Source, err)
+	}
+	fl.Track(s.table)
+	for _, ep := range cfg.Endpoints {
+		for _, in := range ep.Interfaces {
+			fl.Register(ep.ID, in.Subnet, in.AZ)
+		}
+	}
+	for _, sv := range cfg.Services {
+		for _, n := range sv.LoadBalancer.Nodes {
+			fl.Register(sv.ID, n.Subnet, n.AZ)
+		}
+	}
+	s.flowLog, s.flowLogFile = fl, w
+	return nil
+}
+
+// pool returns the port pool of the route's node towards a target.
+func (s *Server) pool(r *route, t *target) (*conntrack.Pool, error) {
+	tg := r.tg.cfg.Load()
+	if _, ok := s.poolService.Load(t.addr); !ok {
+		s.poolService.Store(t.addr, r.serviceID)
+	}
+	return s.ports.Pool(r.node, t.addr, tg.PortBudget, tg.PortReuseDelay.D())
 }

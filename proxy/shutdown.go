@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/netip"
+	"os"
 
 	"context"
 	"errors"
@@ -43,6 +44,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAdmin()
 	if s.notifier != nil {
 		s.notifier.Close()
+	}
+	s.table.Close()
+	if s.flowLog != nil {
+		s.flowLog.Close()
+		if s.flowLogFile != os.Stdout {
+			s.flowLogFile.Close()
+		}
+		s.flowLog = nil
 	}
 	return err
 }

@@ -9,14 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dial connects to the target from the node's IP, so the target's socket
-// sees the node as its peer (SNAT).
-func (s *Server) dial(ctx context.Context, node netip.Addr, target netip.AddrPort) (*net.TCPConn, error) {
+// dial connects to the target from the node's IP and allocated port, so
+// the target's socket sees node:port as its peer (SNAT).
+func (s *Server) dial(ctx context.Context, from, target netip.AddrPort) (*net.TCPConn, error) {
 	d := net.Dialer{
-		LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, 0)),
+		LocalAddr: net.TCPAddrFromAddrPort(from),
 		Timeout:   s.opts.DialTimeout,
 		KeepAlive: -1, // NLB sends no keepalives
-		Control:   dialControl,
+		Control:   reuseAddr,
 	}
 	c, err := d.DialContext(ctx, "tcp", target.String())
 	if err != nil {
@@ -25,20 +25,17 @@ func (s *Server) dial(ctx context.Context, node netip.Addr, target netip.AddrPor
 	return c.(*net.TCPConn), nil
 }
 
-// dialControl prepares a socket dialling from a node IP. SO_REUSEADDR lets
-// many connections share a node source port towards different targets, as
-// the per-target port budget assumes. IP_BIND_ADDRESS_NO_PORT defers the
-// choice of an ephemeral port from bind to connect, where the kernel picks
-// one unique for the 4-tuple instead of one no socket on the node IP holds:
-// without it every bind scans the port space, and gets slower with every
-// socket in TIME_WAIT (HAProxy and Envoy set it for the same reason).
-func dialControl(_, _ string, c syscall.RawConn) error {
+// reuseAddr sets SO_REUSEADDR on a socket that binds a node IP and an
+// explicit port: many connections share a node port towards different
+// targets, as the per-target port budget assumes, and a port can be bound
+// again while an earlier connection from it is in TIME_WAIT. (Binding port
+// 0 instead would make the kernel scan the port space for a port no socket
+// on the node IP holds, which got slower with every TIME_WAIT socket and
+// dominated the connection rate.)
+func reuseAddr(_, _ string, c syscall.RawConn) error {
 	var serr error
 	if err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		if serr == nil {
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-		}
 	}); err != nil {
 		return err
 	}

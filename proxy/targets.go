@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/privlink/privlink/config"
 )
 
@@ -39,6 +41,8 @@ type target struct {
 	subnet  string
 	sgs     []string
 	fromAPI bool // registered over the admin API, not by the configuration
+	// portErrors is privlink_port_allocation_errors_total of the target.
+	portErrors prometheus.Counter
 
 	mu        sync.Mutex
 	state     string

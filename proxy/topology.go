@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 )
 
@@ -24,9 +25,12 @@ type route struct {
 	serviceID  string
 	az         string
 	node       netip.Addr // the NLB node of the interface's AZ
+	subnet     string     // of the endpoint interface
+	nodeSubnet string
 	listener   config.Listener
 	tg         *targetGroup
 	ep         *endpoint
+	consumer   *acl.ConsumerPath // SPEC §4 step 2 and the NLB SG
 	svc        serviceMetrics
 	zone       zoneMetrics
 }
@@ -46,6 +50,7 @@ func groupKey(service, name string) string { return service + "/" + name }
 // reconciled by apply once the generation's sockets are open).
 func (s *Server) compile(cfg *config.Config) *topology {
 	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{}}
+	rules := s.rebuildRules(cfg)
 	for i := range cfg.Services {
 		sv := &cfg.Services[i]
 		for j := range sv.TargetGroups {
@@ -73,7 +78,8 @@ func (s *Server) compile(cfg *config.Config) *topology {
 				addr := netip.AddrPortFrom(in.IP, l.Port)
 				t.routes[addr] = &route{
 					addr: addr, endpointID: ep.ID, serviceID: sv.ID, az: in.AZ, node: node.IP,
-					listener: l, tg: s.groupFor(sv, sv.TargetGroup(l.TargetGroup)), ep: e,
+					subnet: in.Subnet, nodeSubnet: node.Subnet,
+					listener: l, tg: s.groupFor(sv, sv.TargetGroup(l.TargetGroup)), ep: e, consumer: rules.Consumer(addr),
 					svc: sm, zone: s.m.forZone(sv.ID, in.AZ),
 				}
 				t.listenKeys[addr] = fmt.Sprintf("endpoints[%d].interfaces[%d].ip", i, j)

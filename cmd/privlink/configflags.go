@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 )
 
@@ -39,6 +40,7 @@ func (cf *configFlags) load(cmd *cobra.Command) (*config.Config, error) {
 	if err != nil {
 		return nil, configError(err)
 	}
+	cfg.Warnings = append(cfg.Warnings, acl.Lint(cfg)...)
 	return cfg, nil
 }
 

@@ -13,12 +13,12 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// reloadYAML is the default topology moved to 127.77.x (so it cannot clash
+// reloadYAML is the default topology moved to 127.78.x (so it cannot clash
 // with other tests), with an optional second listener.
 func reloadYAML(second bool) string {
-	y := strings.ReplaceAll(string(config.DefaultYAML()), "127.0.", "127.77.")
-	y = strings.ReplaceAll(y, "127.77.0.0/8", "127.0.0.0/8")
-	y = strings.Replace(y, "127.77.0.1:9480", "127.0.0.1:0", 1)
+	y := strings.ReplaceAll(string(config.DefaultYAML()), "127.0.", "127.78.")
+	y = strings.ReplaceAll(y, "127.78.0.0/8", "127.0.0.0/8")
+	y = strings.Replace(y, "127.78.0.1:9480", "127.0.0.1:0", 1)
 	if second {
 		y = strings.Replace(y, "        - {port: 8443, target_group: tg-echo, idle_timeout: 350s}",
 			"        - {port: 8443, target_group: tg-echo, idle_timeout: 350s}\n        - {port: 8444, target_group: tg-echo}", 1)
@@ -66,7 +66,7 @@ func TestRunReloads(t *testing.T) {
 					t.Errorf("exit %d: %s", code, errb.String())
 				}
 			}()
-			waitDialable(t, "127.77.1.10:8443", true, 5*time.Second)
+			waitDialable(t, "127.78.1.10:8443", true, 5*time.Second)
 			reload := func() {
 				if mode == "sighup" {
 					syscall.Kill(os.Getpid(), syscall.SIGHUP)
@@ -75,21 +75,21 @@ func TestRunReloads(t *testing.T) {
 			os.WriteFile(path, []byte(reloadYAML(true)), 0o644)
 			if mode == "sighup" {
 				time.Sleep(300 * time.Millisecond)
-				if dialable("127.77.1.10:8444") {
+				if dialable("127.78.1.10:8444") {
 					t.Fatal("reloaded without SIGHUP while --watch=false")
 				}
 			}
 			reload()
-			waitDialable(t, "127.77.1.10:8444", true, 5*time.Second)
+			waitDialable(t, "127.78.1.10:8444", true, 5*time.Second)
 			os.WriteFile(path, []byte("region: [broken"), 0o644)
 			reload()
 			time.Sleep(700 * time.Millisecond)
-			if !dialable("127.77.1.10:8443") || !dialable("127.77.1.10:8444") {
+			if !dialable("127.78.1.10:8443") || !dialable("127.78.1.10:8444") {
 				t.Fatal("a broken file replaced the running configuration")
 			}
 			os.WriteFile(path, []byte(reloadYAML(false)), 0o644)
 			reload()
-			waitDialable(t, "127.77.1.10:8444", false, 5*time.Second)
+			waitDialable(t, "127.78.1.10:8444", false, 5*time.Second)
 		})
 	}
 }

@@ -26,6 +26,13 @@ type Owner interface {
 	FlowELBReset(*Flow)
 }
 
+// Closer is an optional interface of an Owner: FlowClosing runs once, just
+// before the relay closes the flow's sockets, e.g. to read their final
+// TCP_INFO counters.
+type Closer interface {
+	FlowClosing(*Flow)
+}
+
 // Causes of a flow's end besides a clean close (nil) and ErrClosed.
 var (
 	ErrResetA  = errors.New("relay: reset by A")
@@ -54,7 +61,8 @@ type Flow struct {
 	cause  error
 
 	expired atomic.Bool
-	segs    uint64 // segments received by both sockets at the last idle check
+	closed  atomic.Bool // FlowClosing ran
+	segs    uint64      // segments received by both sockets at the last idle check
 }
 
 // Start relays f until both directions have ended. It returns at once.
@@ -123,6 +131,7 @@ func (f *Flow) abort(cause error, reset bool) {
 	first := false
 	f.once.Do(func() { f.cause, first = cause, true })
 	if first {
+		f.closing()
 		for _, c := range []*net.TCPConn{f.A, f.B} {
 			if reset {
 				c.SetLinger(0)
@@ -146,6 +155,7 @@ func (f *Flow) complete() {
 		}
 		d.releasePipe()
 	}
+	f.closing()
 	f.A.Close()
 	f.B.Close()
 	if f.Owner != nil {
@@ -153,6 +163,26 @@ func (f *Flow) complete() {
 	}
 	if f.e != nil {
 		f.e.flows.Done()
+	}
+}
+
+// closing runs the owner's FlowClosing hook once.
+func (f *Flow) closing() {
+	if c, ok := f.Owner.(Closer); ok && f.closed.CompareAndSwap(false, true) {
+		c.FlowClosing(f)
+	}
+}
+
+// Expire stops forwarding at once, silently, as if the idle timeout had
+// passed: the next peer that sends gets an RST (a stateless rule that now
+// denies the flow, for example). Call it only after Engine.Start.
+func (f *Flow) Expire() {
+	if f.expired.CompareAndSwap(false, true) {
+		f.ab.requestPark()
+		f.ba.requestPark()
+		if f.Owner != nil {
+			f.Owner.FlowExpired(f)
+		}
 	}
 }
 
@@ -182,12 +212,7 @@ func (f *Flow) checkIdle(now int64) {
 		f.segs = segs
 		f.ab.active.Store(now)
 	case idle >= to:
-		f.expired.Store(true)
-		f.ab.requestPark()
-		f.ba.requestPark()
-		if f.Owner != nil {
-			f.Owner.FlowExpired(f)
-		}
+		f.Expire()
 	}
 }
 
