@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 )
 
@@ -133,6 +134,10 @@ func (s *Server) reload(cfg *config.Config) error {
 	if s.notifier != nil {
 		s.notifier.SetSubscriptions(subscriptions(cfg))
 	}
+	if old.cfg.FlowLogs != cfg.FlowLogs {
+		s.log.Warn("flow_logs changed: flow logs keep their settings until restart")
+	}
+	s.recheckFlows()
 	return nil
 }
 
@@ -329,4 +334,57 @@ func (s *Server) allGroups() []*targetGroup {
 		out = append(out, g)
 	}
 	return out
+}
+
+// recheckFlows applies the new rules' network ACLs to live flows: NACLs
+// are stateless, AWS evaluates every packet, so a flow the new NACLs deny
+// stops being forwarded — silently, the next peer that sends gets an RST.
+// Security groups are stateful: their changes leave tracked flows alone.
+// (A flow that a changed SG would deny before a NACL hop is reached is not
+// re-checked further: the SG hop stops the evaluation.)
+func (s *Server) recheckFlows() {
+	ev := s.rules.Load()
+	var v acl.Verdict
+	for _, g := range s.allGroups() {
+		g.mu.Lock()
+		targets := make([]*target, 0, len(g.targets))
+		for _, t := range g.targets {
+			targets = append(targets, t)
+		}
+		g.mu.Unlock()
+		for _, t := range targets {
+			t.mu.Lock()
+			flows := make([]*flow, 0, len(t.flows))
+			for f := range t.flows {
+				flows = append(flows, f)
+			}
+			t.mu.Unlock()
+			for _, f := range flows {
+				v.Reset()
+				denied := false
+				if cp := ev.Consumer(f.r.addr); cp != nil && !cp.Check(f.src, &v) {
+					denied = isNACLHop(v.Denied)
+				} else if pp := ev.Provider(f.r.serviceID, f.r.node, f.dst); pp != nil && !pp.Check(f.ct.Node.Port(), &v) {
+					denied = isNACLHop(v.Denied)
+				}
+				if denied && f.relayed.Load() {
+					s.m.rejected.WithLabelValues(f.r.serviceID, v.Denied.String()).Inc()
+					by := v.DeniedBy()
+					s.log.Info("reload: a network ACL now denies a live flow; it stops being forwarded",
+						zap.String("endpoint", f.r.endpointID), zap.String("hop", v.Denied.String()),
+						zap.String("place", by.Place), zap.String("rule", by.RuleText()))
+					f.Expire()
+				}
+			}
+		}
+	}
+}
+
+func isNACLHop(h acl.Hop) bool {
+	switch h {
+	case acl.HopClientNACLEgress, acl.HopEndpointNACLIngress, acl.HopEndpointNACLEgressReturn, acl.HopClientNACLIngressReturn,
+		acl.HopNodeNACLEgress, acl.HopTargetNACLIngress, acl.HopTargetNACLEgressReturn, acl.HopNodeNACLIngressReturn:
+		return true
+	}
+	return false
 }
