@@ -141,7 +141,7 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 		}
 	}
 	if a := srv.AdminAddr(); a != "" {
-		fmt.Fprintf(w, "  admin API: http://%s  (/metrics /healthz /readyz /v1/endpoints)\n", a)
+		fmt.Fprintf(w, "  admin API: http://%s  (/metrics /v1/connections /v1/targets /v1/endpoints /v1/explain)\n", a)
 	}
 	if example != "" {
 		fmt.Fprintf(w, "Try: %s   (Ctrl-C to stop)\n", example)
