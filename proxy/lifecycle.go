@@ -121,16 +121,8 @@ func (s *Server) lookupEndpoint(id string) *endpoint {
 // resetEndpointFlows cuts every live flow through an endpoint.
 func (s *Server) resetEndpointFlows(id string) int {
 	n := 0
-	for _, g := range s.allGroups() {
-		g.mu.Lock()
-		targets := make([]*target, 0, len(g.targets))
-		for _, t := range g.targets {
-			targets = append(targets, t)
-		}
-		g.mu.Unlock()
-		for _, t := range targets {
-			n += t.resetFlows(func(f *flow) bool { return f.r.endpointID == id })
-		}
+	for _, t := range s.allTargets() {
+		n += t.resetFlows(func(f *flow) bool { return f.r.endpointID == id })
 	}
 	return n
 }

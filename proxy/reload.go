@@ -176,13 +176,7 @@ func (s *Server) apply(top *topology) {
 		}
 	}
 	s.rtMu.Lock()
-	var gone []*targetGroup
-	for key, g := range s.groups {
-		if !seen[key] {
-			gone = append(gone, g)
-			delete(s.groups, key)
-		}
-	}
+	gone := pruneMap(s.groups, func(key string) bool { return seen[key] })
 	s.rtMu.Unlock()
 	for _, g := range gone {
 		g.mu.Lock()
@@ -209,13 +203,7 @@ func (s *Server) applyEndpoints(cfg *config.Config) {
 			announce = append(announce, e)
 		}
 	}
-	var deleted []*endpoint
-	for id, e := range s.endpoints {
-		if !want[id] {
-			deleted = append(deleted, e)
-			delete(s.endpoints, id)
-		}
-	}
+	deleted := pruneMap(s.endpoints, func(id string) bool { return want[id] })
 	s.rtMu.Unlock()
 	for _, e := range announce {
 		st, reason := e.snapshot()
@@ -345,36 +333,22 @@ func (s *Server) allGroups() []*targetGroup {
 func (s *Server) recheckFlows() {
 	ev := s.rules.Load()
 	var v acl.Verdict
-	for _, g := range s.allGroups() {
-		g.mu.Lock()
-		targets := make([]*target, 0, len(g.targets))
-		for _, t := range g.targets {
-			targets = append(targets, t)
-		}
-		g.mu.Unlock()
-		for _, t := range targets {
-			t.mu.Lock()
-			flows := make([]*flow, 0, len(t.flows))
-			for f := range t.flows {
-				flows = append(flows, f)
+	for _, t := range s.allTargets() {
+		for _, f := range t.liveFlows() {
+			v.Reset()
+			denied := false
+			if cp := ev.Consumer(f.r.addr); cp != nil && !cp.Check(f.src, &v) {
+				denied = isNACLHop(v.Denied)
+			} else if pp := ev.Provider(f.r.serviceID, f.r.node, f.dst); pp != nil && !pp.Check(f.ct.Node.Port(), &v) {
+				denied = isNACLHop(v.Denied)
 			}
-			t.mu.Unlock()
-			for _, f := range flows {
-				v.Reset()
-				denied := false
-				if cp := ev.Consumer(f.r.addr); cp != nil && !cp.Check(f.src, &v) {
-					denied = isNACLHop(v.Denied)
-				} else if pp := ev.Provider(f.r.serviceID, f.r.node, f.dst); pp != nil && !pp.Check(f.ct.Node.Port(), &v) {
-					denied = isNACLHop(v.Denied)
-				}
-				if denied && f.relayed.Load() {
-					s.m.rejected.WithLabelValues(f.r.serviceID, v.Denied.String()).Inc()
-					by := v.DeniedBy()
-					s.log.Info("reload: a network ACL now denies a live flow; it stops being forwarded",
-						zap.String("endpoint", f.r.endpointID), zap.String("hop", v.Denied.String()),
-						zap.String("place", by.Place), zap.String("rule", by.RuleText()))
-					f.Expire()
-				}
+			if denied && f.relayed.Load() {
+				s.m.rejected.WithLabelValues(f.r.serviceID, v.Denied.String()).Inc()
+				by := v.DeniedBy()
+				s.log.Info("reload: a network ACL now denies a live flow; it stops being forwarded",
+					zap.String("endpoint", f.r.endpointID), zap.String("hop", v.Denied.String()),
+					zap.String("place", by.Place), zap.String("rule", by.RuleText()))
+				f.Expire()
 			}
 		}
 	}
@@ -387,4 +361,29 @@ func isNACLHop(h acl.Hop) bool {
 		return true
 	}
 	return false
+}
+
+// pruneMap deletes the entries whose key keep rejects and returns their values.
+func pruneMap[K comparable, V any](m map[K]V, keep func(K) bool) []V {
+	var out []V
+	for k, v := range m {
+		if !keep(k) {
+			out = append(out, v)
+			delete(m, k)
+		}
+	}
+	return out
+}
+
+// allTargets lists the registered targets of every group.
+func (s *Server) allTargets() []*target {
+	var out []*target
+	for _, g := range s.allGroups() {
+		g.mu.Lock()
+		for _, t := range g.targets {
+			out = append(out, t)
+		}
+		g.mu.Unlock()
+	}
+	return out
 }

@@ -173,18 +173,25 @@ func (t *target) removeFlow(f *flow) {
 	t.mu.Unlock()
 }
 
+// liveFlows lists the target's live flows.
+func (t *target) liveFlows() []*flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*flow, 0, len(t.flows))
+	for f := range t.flows {
+		out = append(out, f)
+	}
+	return out
+}
+
 // resetFlows sends an RST to both peers of every live flow of t that match.
 func (t *target) resetFlows(match func(*flow) bool) int {
-	t.mu.Lock()
-	var victims []*flow
-	for f := range t.flows {
+	n := 0
+	for _, f := range t.liveFlows() {
 		if match == nil || match(f) {
-			victims = append(victims, f)
+			f.terminate()
+			n++
 		}
 	}
-	t.mu.Unlock()
-	for _, f := range victims {
-		f.terminate()
-	}
-	return len(victims)
+	return n
 }
