@@ -91,6 +91,7 @@ func newRootCmd() *cobra.Command {
 		newEchoCmd(),
 		newVersionCmd(),
 		newInspectCmd(),
+		newLoadtestCmd(),
 	)
 	return root
 }
