@@ -72,6 +72,7 @@ type opState struct {
 	established time.Time // handshake completed; zero = during connect
 	received    bool      // at least one byte arrived on the connection
 	firstOp     bool      // the error is on the connection's first operation
+	deadline    time.Time // the connection's current deadline (echo)
 }
 
 // classify returns the class of err for an operation in state st, seen at

@@ -17,10 +17,21 @@ func (r *runner) message(seq uint64) []byte {
 	return r.pattern[off : off+r.o.Size]
 }
 
+// extendDeadline keeps c's deadline between 3/4 Timeout and Timeout
+// ahead, moving it only when a quarter has passed: setting it on every
+// message would cost more than a small message.
+func (r *runner) extendDeadline(c *net.TCPConn, st *opState, now time.Time) error {
+	if now.Add(r.o.Timeout * 3 / 4).Before(st.deadline) {
+		return nil
+	}
+	st.deadline = now.Add(r.o.Timeout)
+	return c.SetDeadline(st.deadline)
+}
+
 // exchange sends message seq on c and reads it back into buf.
 func (r *runner) exchange(c *net.TCPConn, st *opState, seq uint64, buf []byte) error {
 	msg := r.message(seq)
-	if err := c.SetDeadline(time.Now().Add(r.o.Timeout)); err != nil {
+	if err := r.extendDeadline(c, st, time.Now()); err != nil {
 		return err
 	}
 	n, err := c.Write(msg)

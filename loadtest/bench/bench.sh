@@ -30,11 +30,12 @@ trap cleanup EXIT
 log() { echo "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-# wait_port HOST PORT: until something accepts there (at most 10 s).
+# wait_port HOST PORT PID: until something accepts there (at most 10 s) while PID lives.
 wait_port() {
 	local i
 	for ((i = 0; i < 100; i++)); do
 		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+		kill -0 "$3" 2>/dev/null || die "process $3 for $1:$2 exited (logs in $WORK): $(tail -3 "$WORK"/*.log)"
 		sleep 0.1
 	done
 	die "nothing listens on $1:$2 after 10s (logs in $WORK)"
@@ -53,7 +54,7 @@ start_targets() {
 	for mode in echo sink source; do
 		"$WORK/privlink" echo --listen "$TARGET_IP:$port" --mode "$mode" >"$WORK/target-$mode.log" 2>&1 &
 		PIDS+=($!)
-		wait_port "$TARGET_IP" "$port"
+		wait_port "$TARGET_IP" "$port" $!
 		port=$((port + 1))
 	done
 }
@@ -63,7 +64,7 @@ start_privlink() {
 	(cd "$WORK" && exec ./privlink run -c privlink-bench.yaml --log-level warn >"$WORK/privlink.log" 2>&1) &
 	PRIVLINK_PID=$!
 	PIDS+=("$PRIVLINK_PID")
-	wait_port "$PRIVLINK_IP" 8001
+	wait_port "$PRIVLINK_IP" 8001 "$PRIVLINK_PID"
 }
 
 start_haproxy() {
@@ -84,7 +85,7 @@ start_haproxy() {
 	haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
 	HAPROXY_PID=$!
 	PIDS+=("$HAPROXY_PID")
-	wait_port "$HAPROXY_IP" 8001
+	wait_port "$HAPROXY_IP" 8001 "$HAPROXY_PID"
 	HAPROXY_VERSION=$(haproxy -v | awk 'NR == 1 {print $3}')
 }
 
@@ -100,14 +101,15 @@ measure() {
 	if [[ $errs != 0 ]]; then log "$name ($ip): $errs errors: $(jq -c '.errors' "$WORK/$name.json")"; fi
 }
 
-# measure_path PATH IP: the four load measurements against one path.
-measure_path() {
-	local path=$1 ip=$2
-	log "$path: upload, download, connections/s, echo ($DUR each)"
-	measure "$path-up" "$ip" "$ip:$(port "$path" 2)" --mode stream --direction up --conns 4
-	measure "$path-down" "$ip" "$ip:$(port "$path" 3)" --mode stream --direction down --conns 4
-	measure "$path-conn" "$ip" "$ip:$(port "$path" 1)" --mode connect --conns 8 --size 64
-	measure "$path-echo" "$ip" "$ip:$(port "$path" 1)" --mode echo --conns 4 --size 64
+# measure_all METRIC SERVICE ARGS...: one metric on every path, back to back, so drift
+# (TIME_WAIT sockets, page cache, thermal) hits them alike. SERVICE: 1 echo, 2 sink, 3 source.
+measure_all() {
+	local metric=$1 svc=$2 path
+	shift 2
+	log "$metric: ${PATHS[*]} ($DUR each)"
+	for path in "${PATHS[@]}"; do
+		measure "$path-$metric" "${IPS[$path]}" "${IPS[$path]}:$(port "$path" "$svc")" "$@"
+	done
 }
 
 # port PATH N: the port of service N (1 echo, 2 sink, 3 source) on a path.
@@ -175,9 +177,14 @@ build
 start_targets
 start_privlink
 start_haproxy
-measure_path direct "$TARGET_IP"
-measure_path privlink "$PRIVLINK_IP"
-if [[ -n $HAPROXY_PID ]]; then measure_path haproxy "$HAPROXY_IP"; fi
+declare -A IPS=([direct]=$TARGET_IP [privlink]=$PRIVLINK_IP [haproxy]=$HAPROXY_IP)
+PATHS=(direct privlink)
+if [[ -n $HAPROXY_PID ]]; then PATHS+=(haproxy); fi
+measure_all up 2 --mode stream --direction up --conns 4
+measure_all down 3 --mode stream --direction down --conns 4
+measure_all echo 1 --mode echo --conns 4 --size 64
+# Last: it leaves tens of thousands of TIME_WAIT sockets behind.
+measure_all conn 1 --mode connect --conns 8 --size 64
 log "RSS per idle connection: $IDLE connections through each proxy"
 PRIVLINK_IDLE=$(idle_kb "$PRIVLINK_PID" "$PRIVLINK_IP")
 if [[ -n $HAPROXY_PID ]]; then HAPROXY_IDLE=$(idle_kb "$HAPROXY_PID" "$HAPROXY_IP"); fi
