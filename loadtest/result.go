@@ -44,7 +44,7 @@ type Result struct {
 	// Elapsed is the measured wall time; rates are per Elapsed second.
 	Elapsed time.Duration
 	// Ops counts successful operations: connections (connect mode) or
-	// messages (echo mode); stream mode counts chunks.
+	// messages (echo mode); stream mode counts chunks written.
 	Ops       int64
 	OpsPerSec float64
 	// Connections is how many connections were established.
@@ -99,7 +99,9 @@ func (r *Result) WriteText(w io.Writer) error {
 		row("source", "%s (%d addresses used)", r.Source, r.SourceAddrs)
 	}
 	row("elapsed", "%s", r.Elapsed.Round(time.Millisecond))
-	row(r.opName(), "%d (%.1f/s)", r.Ops, r.OpsPerSec)
+	if r.Mode != WorkloadStream {
+		row(r.opName(), "%d (%.1f/s)", r.Ops, r.OpsPerSec)
+	}
 	row("connections", "%d", r.Connections)
 	if r.Scheduled > 0 {
 		row("scheduled", "%d", r.Scheduled)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -114,22 +115,44 @@ func (r *runner) openLoop(ctx context.Context) {
 // token bucket. The bucket's burst (10 ms of operations) lets a briefly
 // late scheduler catch up; due stays the intended time either way, so
 // latency is measured from when the operation should have started
-// (coordinated omission corrected). It returns at the end of the run or
-// when fire returns false.
+// (coordinated omission corrected). The scheduler sleeps on its own OS
+// thread with nanosleep: the runtime's timers wake about a millisecond
+// late on an idle host, and that lateness would count as latency. It
+// returns at the end of the run or when fire returns false.
 func (r *runner) schedule(ctx context.Context, fire func(i int64, due time.Time) bool) {
+	runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+	preciseTimers()
 	burst := max(1, int(math.Ceil(r.o.Rate/100)))
 	lim := rate.NewLimiter(rate.Limit(r.o.Rate), burst)
 	start := time.Now()
 	lim.ReserveN(start, burst) // empty the bucket: the schedule starts now
 	period := float64(time.Second) / r.o.Rate
 	for i := int64(0); ; i++ {
-		if lim.Wait(ctx) != nil {
+		now := time.Now()
+		if !r.sleepUntil(ctx, now.Add(lim.ReserveN(now, 1).DelayFrom(now))) {
 			return
 		}
 		r.st.scheduled.Add(1)
 		if !fire(i, start.Add(time.Duration(float64(i+1)*period))) {
 			return
 		}
+	}
+}
+
+// sleepUntil sleeps until t; false if the run ends first.
+func (r *runner) sleepUntil(ctx context.Context, t time.Time) bool {
+	if t.After(r.end) {
+		return false
+	}
+	for {
+		d := time.Until(t)
+		if d <= 0 {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		nap(min(d, 5*time.Millisecond))
 	}
 }
 
