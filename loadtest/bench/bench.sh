@@ -4,6 +4,7 @@
 # ratios to direct. Bounded: every load run has a fixed duration, every wait a limit.
 #
 #   BENCH_DURATION=6s   length of each load measurement
+#   BENCH_ROUNDS=1      rounds of every load measurement; the table shows the median
 #   BENCH_IDLE=3000     idle connections for the memory measurement
 #   BENCH_HAPROXY=auto  auto | off
 #   BENCH_KEEP=0        1 keeps the work directory (logs, JSON results, flow logs)
@@ -12,6 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DUR=${BENCH_DURATION:-6s}
 IDLE=${BENCH_IDLE:-3000}
+ROUNDS=${BENCH_ROUNDS:-1}
 HAPROXY_MODE=${BENCH_HAPROXY:-auto}
 SOURCE=127.94.2.0/24  # client addresses: the config's client subnet
 TARGET_IP=127.94.20.20
@@ -106,9 +108,9 @@ measure() {
 measure_all() {
 	local metric=$1 svc=$2 path
 	shift 2
-	log "$metric: ${PATHS[*]} ($DUR each)"
+	log "round $ROUND/$ROUNDS, $metric: ${PATHS[*]} ($DUR each)"
 	for path in "${PATHS[@]}"; do
-		measure "$path-$metric" "${IPS[$path]}" "${IPS[$path]}:$(port "$path" "$svc")" "$@"
+		measure "$path-$metric-$ROUND" "${IPS[$path]}" "${IPS[$path]}:$(port "$path" "$svc")" "$@"
 	done
 }
 
@@ -134,7 +136,8 @@ idle_kb() {
 	awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN {printf "%.1f", (a - b) / n}'
 }
 
-field() { jq -r "$2" "$WORK/$1.json"; }
+# field PATH-METRIC JQ-EXPR: the median over the rounds.
+field() { jq -s "map($2) | sort | .[length / 2 | floor]" "$WORK/$1"-[0-9]*.json; }
 
 # row LABEL JQ-EXPR FORMAT: one table row, ratios to direct.
 row() {
@@ -155,7 +158,7 @@ report() {
 	local head="| metric | direct | privlink |" rule="|---|---|---|"
 	if [[ -n $HAPROXY_PID ]]; then head+=" HAProxy $HAPROXY_VERSION (splice) |" rule+="---|"; fi
 	echo
-	echo "privlink bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), $DUR per measurement, source $SOURCE"
+	echo "privlink bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), $DUR per measurement, median of $ROUNDS round(s), source $SOURCE"
 	echo
 	echo "$head"
 	echo "$rule"
@@ -180,11 +183,13 @@ start_haproxy
 declare -A IPS=([direct]=$TARGET_IP [privlink]=$PRIVLINK_IP [haproxy]=$HAPROXY_IP)
 PATHS=(direct privlink)
 if [[ -n $HAPROXY_PID ]]; then PATHS+=(haproxy); fi
-measure_all up 2 --mode stream --direction up --conns 4
-measure_all down 3 --mode stream --direction down --conns 4
-measure_all echo 1 --mode echo --conns 4 --size 64
-# Last: it leaves tens of thousands of TIME_WAIT sockets behind.
-measure_all conn 1 --mode connect --conns 8 --size 64
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+	measure_all up 2 --mode stream --direction up --conns 4
+	measure_all down 3 --mode stream --direction down --conns 4
+	measure_all echo 1 --mode echo --conns 4 --size 64
+	# Last: it leaves tens of thousands of TIME_WAIT sockets behind.
+	measure_all conn 1 --mode connect --conns 8 --size 64
+done
 log "RSS per idle connection: $IDLE connections through each proxy"
 PRIVLINK_IDLE=$(idle_kb "$PRIVLINK_PID" "$PRIVLINK_IP")
 if [[ -n $HAPROXY_PID ]]; then HAPROXY_IDLE=$(idle_kb "$HAPROXY_PID" "$HAPROXY_IP"); fi
