@@ -105,3 +105,33 @@ func TestLoadtestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressLine(t *testing.T) {
+	var b strings.Builder
+	p := &progressLine{w: &b} // as on a terminal
+	p.show(loadtest.Snapshot{Elapsed: 1500 * time.Millisecond, Ops: 10, OpsPerSec: 10, Conns: 2})
+	p.clear()
+	if want := "\r\033[K  1.5s  10 ops  10/s  2 conns  up 0.0 MB/s  down 0.0 MB/s  0 errors\r\033[K"; b.String() != want {
+		t.Fatalf("wrote %q, want %q", b.String(), want)
+	}
+	quiet := newProgressLine(&b) // not a terminal
+	quiet.show(loadtest.Snapshot{})
+	quiet.clear()
+	if b.Len() != len("\r\033[K  1.5s  10 ops  10/s  2 conns  up 0.0 MB/s  down 0.0 MB/s  0 errors\r\033[K") {
+		t.Fatal("progress written to a non-terminal")
+	}
+}
+
+func TestLoadtestEnv(t *testing.T) {
+	t.Setenv("PRIVLINK_LOADTEST_TARGET", startEchoTarget(t, "127.93.2.4"))
+	t.Setenv("PRIVLINK_LOADTEST_DURATION", "100ms")
+	code, out, errOut := runCmd(t, "loadtest", "--mode", "connect", "--json")
+	if code != 0 || !strings.Contains(out, `"mode":"connect"`) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	t.Setenv("PRIVLINK_LOADTEST_CONNS", "many")
+	code, _, errOut = runCmd(t, "loadtest")
+	if code != 2 || !strings.Contains(errOut, `PRIVLINK_LOADTEST_CONNS: "many"`) {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
