@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test bench lint fuzz clean
+.PHONY: build test bench bench-compare lint fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/privlink
@@ -16,8 +16,14 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 8m ./...
 
+# Go benchmarks of the hot pieces, then direct vs privlink vs HAProxy (loadtest/bench/bench.sh).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	bash loadtest/bench/bench.sh
+
+# Only the end-to-end comparison (about 2 minutes; needs jq, uses haproxy when installed).
+bench-compare:
+	bash loadtest/bench/bench.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -93,6 +93,7 @@ func newRootCmd() *cobra.Command {
 		newInspectCmd(),
 		newExplainCmd(),
 		newConnsCmd(),
+		newLoadtestCmd(),
 	)
 	return root
 }

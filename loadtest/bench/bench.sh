@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# bench.sh: direct loopback vs through privlink vs (when installed) HAProxy, in one run
+# with identical settings (see /docs/performance.md). Prints a Markdown table with the
+# ratios to direct. Bounded: every load run has a fixed duration, every wait a limit.
+#
+#   BENCH_DURATION=6s   length of each load measurement
+#   BENCH_ROUNDS=1      rounds of every load measurement; the table shows the median
+#   BENCH_IDLE=3000     idle connections for the memory measurement
+#   BENCH_HAPROXY=auto  auto | off
+#   BENCH_KEEP=0        1 keeps the work directory (logs, JSON results, flow logs)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DUR=${BENCH_DURATION:-6s}
+IDLE=${BENCH_IDLE:-3000}
+ROUNDS=${BENCH_ROUNDS:-1}
+HAPROXY_MODE=${BENCH_HAPROXY:-auto}
+SOURCE=127.94.2.0/24  # client addresses: the config's client subnet
+TARGET_IP=127.94.20.20
+PRIVLINK_IP=127.94.1.10
+HAPROXY_IP=127.94.3.10
+WORK=$(mktemp -d /tmp/privlink-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# wait_port HOST PORT PID: until something accepts there (at most 10 s) while PID lives.
+wait_port() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+		kill -0 "$3" 2>/dev/null || die "process $3 for $1:$2 exited (logs in $WORK): $(tail -3 "$WORK"/*.log)"
+		sleep 0.1
+	done
+	die "nothing listens on $1:$2 after 10s (logs in $WORK)"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+build() {
+	log "building privlink and the idle-connection client"
+	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$WORK/privlink" ./cmd/privlink &&
+		go build -o "$WORK/idleconns" ./loadtest/bench/idleconns)
+}
+
+start_targets() {
+	local mode port=9001
+	for mode in echo sink source; do
+		"$WORK/privlink" echo --listen "$TARGET_IP:$port" --mode "$mode" >"$WORK/target-$mode.log" 2>&1 &
+		PIDS+=($!)
+		wait_port "$TARGET_IP" "$port" $!
+		port=$((port + 1))
+	done
+}
+
+start_privlink() {
+	cp "$ROOT/loadtest/bench/privlink-bench.yaml" "$WORK/"
+	(cd "$WORK" && exec ./privlink run -c privlink-bench.yaml --log-level warn >"$WORK/privlink.log" 2>&1) &
+	PRIVLINK_PID=$!
+	PIDS+=("$PRIVLINK_PID")
+	wait_port "$PRIVLINK_IP" 8001 "$PRIVLINK_PID"
+}
+
+start_haproxy() {
+	HAPROXY_PID=""
+	if [[ $HAPROXY_MODE == off ]] || ! command -v haproxy >/dev/null; then
+		log "haproxy not installed (apt-get install -y haproxy) or BENCH_HAPROXY=off: skipped"
+		return
+	fi
+	local i
+	{
+		printf 'global\n  maxconn 7000\n  ulimit-n 16000\n  nbthread 2\n\n'
+		printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 350s\n  timeout server 350s\n'
+		printf '  option splice-request\n  option splice-response\n  option splice-auto\n'
+		for i in 1 2 3; do
+			printf '\nlisten l%s\n  bind %s:800%s\n  server t %s:900%s send-proxy-v2\n' "$i" "$HAPROXY_IP" "$i" "$TARGET_IP" "$i"
+		done
+	} >"$WORK/haproxy.cfg"
+	haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+	HAPROXY_PID=$!
+	PIDS+=("$HAPROXY_PID")
+	wait_port "$HAPROXY_IP" 8001 "$HAPROXY_PID"
+	HAPROXY_VERSION=$(haproxy -v | awk 'NR == 1 {print $3}')
+}
+
+# measure NAME IP ARGS...: one loadtest run, its JSON kept as $WORK/NAME.json.
+measure() {
+	local name=$1 ip=$2
+	shift 2
+	"$WORK/privlink" loadtest --json --duration "$DUR" --source "$SOURCE" --target "$@" \
+		>"$WORK/$name.json" 2>"$WORK/$name.err" || true
+	[[ -s $WORK/$name.json ]] || die "$name: loadtest failed: $(cat "$WORK/$name.err")"
+	local errs
+	errs=$(jq -r '.error_total' "$WORK/$name.json")
+	if [[ $errs != 0 ]]; then log "$name ($ip): $errs errors: $(jq -c '.errors' "$WORK/$name.json")"; fi
+}
+
+# measure_all METRIC SERVICE ARGS...: one metric on every path, back to back, so drift
+# (TIME_WAIT sockets, page cache, thermal) hits them alike. SERVICE: 1 echo, 2 sink, 3 source.
+measure_all() {
+	local metric=$1 svc=$2 path
+	shift 2
+	log "round $ROUND/$ROUNDS, $metric: ${PATHS[*]} ($DUR each)"
+	for path in "${PATHS[@]}"; do
+		measure "$path-$metric-$ROUND" "${IPS[$path]}" "${IPS[$path]}:$(port "$path" "$svc")" "$@"
+	done
+}
+
+# port PATH N: the port of service N (1 echo, 2 sink, 3 source) on a path.
+port() { if [[ $1 == direct ]]; then echo "900$2"; else echo "800$2"; fi; }
+
+# idle_kb PID IP: RSS growth of process PID per idle connection through IP:8001.
+idle_kb() {
+	local pid=$1 ip=$2 before after client i
+	sleep 1
+	before=$(rss_kb "$pid")
+	"$WORK/idleconns" --target "$ip:8001" --source 127.94.2.250 --n "$IDLE" --hold 60s >"$WORK/idle-$pid.out" 2>&1 &
+	client=$!
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^ready' "$WORK/idle-$pid.out" 2>/dev/null && break
+		kill -0 "$client" 2>/dev/null || die "idle client failed: $(cat "$WORK/idle-$pid.out")"
+		sleep 0.1
+	done
+	sleep 3 # let idle directions park (privlink parks after 1 s)
+	after=$(rss_kb "$pid")
+	kill "$client"
+	wait "$client" 2>/dev/null || true
+	awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN {printf "%.1f", (a - b) / n}'
+}
+
+# field PATH-METRIC JQ-EXPR: the median over the rounds.
+field() { jq -s "map($2) | sort | .[length / 2 | floor]" "$WORK/$1"-[0-9]*.json; }
+
+# row LABEL JQ-EXPR FORMAT: one table row, ratios to direct.
+row() {
+	local label=$1 expr=$2 fmt=$3 d p h
+	d=$(field direct-"$4" "$expr")
+	p=$(field privlink-"$4" "$expr")
+	printf '| %s | %s | %s (%s) |' "$label" "$(printf "$fmt" "$d")" "$(printf "$fmt" "$p")" "$(ratio "$p" "$d")"
+	if [[ -n $HAPROXY_PID ]]; then
+		h=$(field haproxy-"$4" "$expr")
+		printf ' %s (%s) |' "$(printf "$fmt" "$h")" "$(ratio "$h" "$d")"
+	fi
+	echo
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "-" }'; }
+
+report() {
+	local head="| metric | direct | privlink |" rule="|---|---|---|"
+	if [[ -n $HAPROXY_PID ]]; then head+=" HAProxy $HAPROXY_VERSION (splice) |" rule+="---|"; fi
+	echo
+	echo "privlink bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), $DUR per measurement, median of $ROUNDS round(s), source $SOURCE"
+	echo
+	echo "$head"
+	echo "$rule"
+	row "upload MB/s (4 streams)" '.upload_mb_per_s' '%.0f' up
+	row "download MB/s (4 streams)" '.download_mb_per_s' '%.0f' down
+	row "connections/s (8 workers, 64 B echo)" '.ops_per_s' '%.0f' conn
+	row "64 B echo msgs/s (4 conns)" '.ops_per_s' '%.0f' echo
+	row "64 B echo p99 µs" '.latency_us.p99' '%.0f' echo
+	local line="| KB RSS per idle conn ($IDLE) | - | $PRIVLINK_IDLE |"
+	if [[ -n $HAPROXY_PID ]]; then line+=" $HAPROXY_IDLE |"; fi
+	echo "$line"
+	echo
+	echo "(p99: lower is better; its ratio above 1 means slower. Errors, if any, were logged above.)"
+}
+
+command -v jq >/dev/null || die "jq is required (apt-get install -y jq)"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+build
+start_targets
+start_privlink
+start_haproxy
+declare -A IPS=([direct]=$TARGET_IP [privlink]=$PRIVLINK_IP [haproxy]=$HAPROXY_IP)
+PATHS=(direct privlink)
+if [[ -n $HAPROXY_PID ]]; then PATHS+=(haproxy); fi
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+	measure_all up 2 --mode stream --direction up --conns 4
+	measure_all down 3 --mode stream --direction down --conns 4
+	measure_all echo 1 --mode echo --conns 4 --size 64
+	# Last: it leaves tens of thousands of TIME_WAIT sockets behind.
+	measure_all conn 1 --mode connect --conns 8 --size 64
+done
+log "RSS per idle connection: $IDLE connections through each proxy"
+PRIVLINK_IDLE=$(idle_kb "$PRIVLINK_PID" "$PRIVLINK_IP")
+if [[ -n $HAPROXY_PID ]]; then HAPROXY_IDLE=$(idle_kb "$HAPROXY_PID" "$HAPROXY_IP"); fi
+report
