@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,13 +23,15 @@ type Options struct {
 // Engine relays flows. Create it with New; it owns one epoll goroutine and
 // one sweeper goroutine until Close.
 type Engine struct {
-	opts  Options
-	epfd  int
-	evfd  int // wakes the epoll loop on Close
-	slots slotTable
-	pipes pipePool
-	gen   atomic.Uint32
-	now   atomic.Int64 // coarse clock, UnixNano, advanced by the sweeper
+	opts Options
+	epfd int
+	// epfile registers epfd with Go's netpoller; it owns (and closes) epfd.
+	epfile *os.File
+	evfd   int // wakes the epoll loop on Close
+	slots  slotTable
+	pipes  pipePool
+	gen    atomic.Uint32
+	now    atomic.Int64 // coarse clock, UnixNano, advanced by the sweeper
 
 	mu     sync.Mutex
 	closed bool
@@ -63,7 +66,13 @@ func New(opts Options) (*Engine, error) {
 		unix.Close(evfd)
 		return nil, fmt.Errorf("relay: epoll_ctl: %w", err)
 	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, fmt.Errorf("relay: epoll: %w", err)
+	}
 	e := &Engine{opts: opts, epfd: epfd, evfd: evfd, stop: make(chan struct{})}
+	e.epfile = os.NewFile(uintptr(epfd), "relay-epoll")
 	e.pipes.max = opts.MaxPipes
 	e.slots.init()
 	e.now.Store(time.Now().UnixNano())
@@ -90,8 +99,7 @@ func (e *Engine) Close() error {
 	unix.Write(e.evfd, one[:])
 	e.loops.Wait()
 	e.pipes.closeAll()
-	unix.Close(e.epfd)
-	unix.Close(e.evfd)
+	unix.Close(e.evfd) // epfd: closed by pollLoop through epfile
 	return nil
 }
 
@@ -115,16 +123,30 @@ func (e *Engine) KillAll() {
 	})
 }
 
-// pollLoop resumes parked directions whose socket became readable.
+// pollLoop resumes parked directions whose socket became readable. The
+// engine's epoll descriptor is itself waited on through Go's netpoller (an
+// epoll set is readable while it has ready events), so the loop is an
+// ordinary goroutine: no thread sits blocked in epoll_wait, and a wake-up
+// costs no thread hand-off.
 func (e *Engine) pollLoop() {
 	defer e.loops.Done()
+	defer e.epfile.Close()
+	rc, err := e.epfile.SyscallConn()
+	if err != nil {
+		panic(fmt.Sprintf("relay: epoll fd: %v", err))
+	}
 	events := make([]unix.EpollEvent, 128)
 	for {
-		n, err := unix.EpollWait(e.epfd, events, -1)
+		var n int
+		var werr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			return n > 0 || (werr != nil && werr != unix.EINTR)
+		})
+		if err == nil {
+			err = werr
+		}
 		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
 			panic(fmt.Sprintf("relay: epoll_wait: %v", err)) // EBADF/EINVAL: a bug, not a runtime condition
 		}
 		for _, ev := range events[:n] {
