@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,9 +52,15 @@ func (w *Watcher) loop(path string, last [sha256.Size]byte, debounce time.Durati
 	var timer <-chan time.Time
 	for {
 		select {
-		case _, ok := <-w.w.Events:
+		case ev, ok := <-w.w.Events:
 			if !ok {
 				return
+			}
+			// Other files of the directory (a flow-log file written
+			// beside the configuration, say) are none of our business;
+			// Kubernetes swaps ConfigMaps through "..data" entries.
+			if name := filepath.Base(ev.Name); name != filepath.Base(path) && !strings.HasPrefix(name, "..") {
+				continue
 			}
 			timer = time.After(debounce)
 		case _, ok := <-w.w.Errors:

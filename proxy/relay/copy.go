@@ -200,9 +200,13 @@ func (d *dir) park() bool {
 	return !d.state.CompareAndSwap(stateParked, stateRunning)
 }
 
-// eof propagates the source's FIN as a half-close.
+// eof propagates the source's FIN as a half-close. When the other
+// direction has finished already, the close that ends the flow sends the
+// FIN: one shutdown saved per connection.
 func (d *dir) eof() {
-	d.dst.CloseWrite()
+	if d.f.done.Load() == 0 {
+		d.dst.CloseWrite()
+	}
 	d.releasePipe()
 	d.state.Store(stateFinished)
 	d.finished()
