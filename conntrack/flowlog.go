@@ -148,26 +148,38 @@ func (fl *FlowLogger) sweepLoop() {
 // writeLoop formats and writes queued records until Close, then drains.
 func (fl *FlowLogger) writeLoop() {
 	defer fl.wg.Done()
+	// The writer drains the queue on a tick instead of waiting on it: a
+	// record queued by the data path then wakes no goroutine, and lines go
+	// out in few large writes.
+	t := time.NewTicker(writeEvery)
+	defer t.Stop()
 	var line []byte
+	for {
+		select {
+		case <-t.C:
+		case <-fl.stop:
+			line = fl.drain(line)
+			fl.reportSkipped(line)
+			fl.flush()
+			return
+		}
+		line = fl.drain(line)
+		line = fl.reportSkipped(line)
+		fl.flush()
+	}
+}
+
+// writeEvery is how often the writer drains the queue.
+const writeEvery = 20 * time.Millisecond
+
+// drain handles every queued record.
+func (fl *FlowLogger) drain(line []byte) []byte {
 	for {
 		select {
 		case r := <-fl.q:
 			line = fl.handle(line, &r)
-		case <-fl.stop:
-			for {
-				select {
-				case r := <-fl.q:
-					line = fl.handle(line, &r)
-				default:
-					fl.reportSkipped(line)
-					fl.flush()
-					return
-				}
-			}
-		}
-		if len(fl.q) == 0 {
-			line = fl.reportSkipped(line)
-			fl.flush()
+		default:
+			return line
 		}
 	}
 }

@@ -85,11 +85,14 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 	f.s.table.Insert(&f.ct)
 	f.s.table.SetState(&f.ct, conntrack.StateEstablished)
 	t.addFlow(f)
-	f.s.eng.Start(&f.Flow)
-	f.relayed.Store(true)
-	if f.killed.Load() {
-		f.Terminate()
-	}
+	// The connection's goroutine goes on relaying client → target for the
+	// first moments: most short connections end without parking.
+	f.s.eng.Serve(&f.Flow, func() {
+		f.relayed.Store(true)
+		if f.killed.Load() {
+			f.Terminate()
+		}
+	})
 }
 
 // terminate resets both peers of the flow, now or as soon as it reaches

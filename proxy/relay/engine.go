@@ -16,6 +16,9 @@ type Options struct {
 	// ParkAfter is how long a direction may wait for data on its own
 	// goroutine before it is parked in the engine's epoll set (default 1s).
 	ParkAfter time.Duration
+	// StartLinger is how long the directions of a flow started with Serve
+	// wait for data on their own goroutines before they park (default 5ms).
+	StartLinger time.Duration
 	// MaxPipes bounds the pool of idle pipes (default 256).
 	MaxPipes int
 }
@@ -47,6 +50,9 @@ var ErrClosed = errors.New("relay: engine closed")
 func New(opts Options) (*Engine, error) {
 	if opts.ParkAfter <= 0 {
 		opts.ParkAfter = time.Second
+	}
+	if opts.StartLinger <= 0 {
+		opts.StartLinger = 5 * time.Millisecond
 	}
 	if opts.MaxPipes <= 0 {
 		opts.MaxPipes = 256

@@ -65,14 +65,58 @@ type Flow struct {
 	segs    uint64      // segments received by both sockets at the last idle check
 }
 
-// Start relays f until both directions have ended. It returns at once.
+// Start relays f until both directions have ended. It returns at once;
+// both directions start parked.
 func (e *Engine) Start(f *Flow) {
+	if !e.register(f) {
+		return
+	}
+	for _, d := range []*dir{&f.ab, &f.ba} {
+		if d.state.CompareAndSwap(stateNew, stateRunning) && !d.park() {
+			go d.run()
+		}
+	}
+}
+
+// Serve relays f like Start, but runs the first moments of the flow
+// without parking: B→A on a new goroutine and A→B on the caller's, each for
+// up to Options.StartLinger of waiting before it parks. A short connection
+// (request, answer, close) then never goes through the epoll set, and an
+// idle one costs a goroutine only for the linger. registered runs once the
+// flow is registered (Kill and Terminate work from then on), before any
+// byte moves. Serve returns when A→B has finished or parked.
+func (e *Engine) Serve(f *Flow, registered func()) {
+	ok := e.register(f)
+	if registered != nil {
+		registered()
+	}
+	if !ok {
+		return
+	}
+	deadline := time.Now().Add(e.opts.StartLinger)
+	for _, d := range []*dir{&f.ba, &f.ab} {
+		if !d.state.CompareAndSwap(stateNew, stateRunning) {
+			continue // aborted meanwhile
+		}
+		d.parkReq.Store(true)
+		d.src.SetReadDeadline(deadline)
+		if d == &f.ba {
+			go d.run()
+		} else {
+			d.run()
+		}
+	}
+}
+
+// register prepares f and adds it to the engine; false when the engine is
+// closed (f has been aborted).
+func (e *Engine) register(f *Flow) bool {
 	f.e = e
 	aRC, errA := f.A.SyscallConn()
 	bRC, errB := f.B.SyscallConn()
 	if errA != nil || errB != nil {
 		f.abort(ErrClosed, false)
-		return
+		return false
 	}
 	f.ab.init(f, f.A, f.B, aRC, bRC)
 	f.ba.init(f, f.B, f.A, bRC, aRC)
@@ -84,7 +128,7 @@ func (e *Engine) Start(f *Flow) {
 		e.mu.Unlock()
 		f.e = nil // not counted in the engine's flows
 		f.abort(ErrClosed, false)
-		return
+		return false
 	}
 	e.flows.Add(1)
 	now := e.now.Load()
@@ -94,14 +138,7 @@ func (e *Engine) Start(f *Flow) {
 		e.slots.set(d.fd, d)
 	}
 	e.mu.Unlock()
-	// Both directions start parked: a goroutine runs only once its socket
-	// has data (epoll is level-triggered, so data already queued wakes it at
-	// once). A connection that stays idle never costs a goroutine.
-	for _, d := range []*dir{&f.ab, &f.ba} {
-		if d.state.CompareAndSwap(stateNew, stateRunning) && !d.park() {
-			go d.run()
-		}
-	}
+	return true
 }
 
 // Bytes returns the bytes relayed A→B and B→A so far.

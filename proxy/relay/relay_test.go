@@ -315,3 +315,45 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Serve runs the first moments on the caller's goroutine and a new one:
+// a short exchange completes without parking, and an idle flow parks after
+// the start linger without holding pipes.
+func TestServeLingersThenParks(t *testing.T) {
+	e := newEngine(t, Options{StartLinger: 50 * time.Millisecond, ParkAfter: time.Minute})
+	o := newOwner()
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	f := &Flow{A: a, B: b, Owner: o}
+	client.Write([]byte("early")) // queued before the relay starts
+	registered := false
+	done := make(chan struct{})
+	go func() { e.Serve(f, func() { registered = true }); close(done) }()
+	buf := make([]byte, 5)
+	server.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "early" {
+		t.Fatalf("server got %q, %v", buf, err)
+	}
+	if f.ab.state.Load() == stateParked {
+		t.Fatal("A→B parked within the linger")
+	}
+	<-done // Serve returns once A→B parks
+	if !registered {
+		t.Fatal("registered callback not run")
+	}
+	waitUntil(t, "both parked", func() bool {
+		return f.ab.state.Load() == stateParked && f.ba.state.Load() == stateParked
+	})
+	if n := e.PipesInUse(); n != 0 {
+		t.Fatalf("%d pipes held by parked directions", n)
+	}
+	server.Write([]byte("late"))
+	client.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, buf[:4]); err != nil || string(buf[:4]) != "late" {
+		t.Fatalf("client got %q, %v", buf[:4], err)
+	}
+	client.Close()
+	server.Close()
+	o.wait(t)
+}
