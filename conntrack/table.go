@@ -35,23 +35,34 @@ type Stats interface {
 	Sample() Sample
 }
 
+// Path describes the way of many connections: the endpoint interface and
+// listener they reached and where it leads. Share one per route: entries
+// point to it, so per-connection memory holds no copies of its strings.
+type Path struct {
+	Iface                              netip.AddrPort // the endpoint interface IP and listener port
+	Endpoint, Service, AZ, TargetGroup string
+	// Subnet and NodeSubnet are the subnets of the endpoint interface and
+	// the node (flow-log field subnet-id; optional).
+	Subnet, NodeSubnet string
+}
+
+// noPath is the Path of entries inserted without one.
+var noPath Path
+
 // Entry is one tracked connection. The caller owns its memory: embed it in
 // the per-connection struct (no allocation, no pool) and do not reuse it
 // after Remove. Set the exported fields before Insert; they are read-only
 // afterwards, except through SetState.
 type Entry struct {
 	ID     uint64         // assigned by Insert
-	Client netip.AddrPort // original tuple: the client ...
-	Iface  netip.AddrPort // ... to the endpoint interface IP and listener port
+	Client netip.AddrPort // original tuple: the client (to Path.Iface) ...
 	Node   netip.AddrPort // translated tuple: the node IP and allocated port ...
 	Target netip.AddrPort // ... to the target
-
-	Endpoint, Service, AZ, TargetGroup string
-	// Subnet and NodeSubnet are the subnets of the endpoint interface and
-	// the node (flow-log field subnet-id; optional).
-	Subnet, NodeSubnet string
-	Start              time.Time // Insert sets it when zero
-	Stats              Stats     // optional: live counters
+	// Path is what the entry shares with every connection through the same
+	// endpoint interface and listener (required before Insert).
+	*Path
+	Start time.Time // Insert sets it when zero
+	Stats Stats     // optional: live counters
 
 	state      atomic.Int32
 	t          *Table // set while in the table; guarded by the shard lock
@@ -178,6 +189,9 @@ func (t *Table) Insert(e *Entry) uint64 { return t.InsertAs(e, StateNew) }
 func (t *Table) InsertAs(e *Entry, s State) uint64 {
 	if e.t != nil {
 		return e.ID
+	}
+	if e.Path == nil {
+		e.Path = &noPath
 	}
 	e.ID = t.ids.Add(1)
 	if e.Start.IsZero() {

@@ -28,12 +28,14 @@ func (f *fixedStats) set(s Sample) {
 
 func testEntry(i int) *Entry {
 	return &Entry{
-		Client:   netip.AddrPortFrom(netip.MustParseAddr("127.0.41.50"), uint16(40000+i)),
-		Iface:    netip.MustParseAddrPort("127.0.41.10:8443"),
-		Node:     netip.AddrPortFrom(netip.MustParseAddr("127.0.42.5"), uint16(2000+i)),
-		Target:   netip.MustParseAddrPort("127.0.43.1:9443"),
-		Endpoint: "vpce-0c1308d7312217abc", Service: "vpce-svc-03d5ebb7d9579a2b3",
-		AZ: "use1-az1", TargetGroup: "tg-app",
+		Client: netip.AddrPortFrom(netip.MustParseAddr("127.0.41.50"), uint16(40000+i)),
+		Node:   netip.AddrPortFrom(netip.MustParseAddr("127.0.42.5"), uint16(2000+i)),
+		Target: netip.MustParseAddrPort("127.0.43.1:9443"),
+		Path: &Path{
+			Iface:    netip.MustParseAddrPort("127.0.41.10:8443"),
+			Endpoint: "vpce-0c1308d7312217abc", Service: "vpce-svc-03d5ebb7d9579a2b3",
+			AZ: "use1-az1", TargetGroup: "tg-app",
+		},
 	}
 }
 
@@ -158,7 +160,7 @@ func TestTableAllocs(t *testing.T) {
 	tb := NewTable(TableOptions{})
 	e := testEntry(1)
 	if n := testing.AllocsPerRun(1000, func() {
-		*e = Entry{Client: e.Client, Target: e.Target}
+		*e = Entry{Client: e.Client, Target: e.Target, Path: e.Path}
 		tb.Insert(e)
 		tb.SetState(e, StateEstablished)
 		tb.Remove(e)
@@ -178,7 +180,7 @@ func BenchmarkTableInsertRemove(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		e := &es[i%len(es)]
-		*e = Entry{Client: e.Client}
+		*e = Entry{Client: e.Client, Path: e.Path}
 		tb.Insert(e)
 		tb.SetState(e, StateEstablished)
 		tb.Remove(e)

@@ -1,10 +1,11 @@
 package conntrack
 
 import (
-	"fmt"
+	"errors"
 	"net"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,30 +29,40 @@ func (c TCPCounters) Counters() Counters {
 // spliced connection can be sampled from another goroutine. It fails once
 // the socket is closed: sample before closing to keep the final counts.
 func ReadTCPInfo(c *net.TCPConn) (TCPCounters, error) {
+	var info unix.TCPInfo
+	if err := readTCPInfo(c, &info); err != nil {
+		return TCPCounters{}, err
+	}
+	return countersOf(&info), nil
+}
+
+func countersOf(info *unix.TCPInfo) TCPCounters {
+	return TCPCounters{
+		SegsIn: uint64(info.Segs_in), SegsOut: uint64(info.Segs_out),
+		BytesReceived: info.Bytes_received, BytesAcked: info.Bytes_acked, BytesSent: info.Bytes_sent,
+	}
+}
+
+// errSocket is the error of a socket whose counters cannot be read (it is
+// closed, usually): a shared value, as it is expected at every flow's end.
+var errSocket = errors.New("tcp info: the socket cannot be read (closed?)")
+
+// readTCPInfo fills info with getsockopt(TCP_INFO) into caller-owned
+// memory: sampling allocates nothing but the closure.
+func readTCPInfo(c *net.TCPConn, info *unix.TCPInfo) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return TCPCounters{}, fmt.Errorf("tcp info: %w", err)
+		return errSocket
 	}
-	var out TCPCounters
-	var serr error
-	cerr := rc.Control(func(fd uintptr) {
-		info, err := unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO)
-		if err != nil {
-			serr = err
-			return
-		}
-		out = TCPCounters{
-			SegsIn: uint64(info.Segs_in), SegsOut: uint64(info.Segs_out),
-			BytesReceived: info.Bytes_received, BytesAcked: info.Bytes_acked, BytesSent: info.Bytes_sent,
-		}
-	})
-	if cerr != nil {
-		return TCPCounters{}, fmt.Errorf("tcp info: %w", cerr)
+	var errno unix.Errno
+	if rc.Control(func(fd uintptr) {
+		n := uint32(unix.SizeofTCPInfo)
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_TCP, unix.TCP_INFO,
+			uintptr(unsafe.Pointer(info)), uintptr(unsafe.Pointer(&n)), 0)
+	}) != nil || errno != 0 {
+		return errSocket
 	}
-	if serr != nil {
-		return TCPCounters{}, fmt.Errorf("tcp info: getsockopt TCP_INFO: %w", serr)
-	}
-	return out, nil
+	return nil
 }
 
 // Relay is what ConnStats reads from the relay engine; *relay.Flow
@@ -75,20 +86,22 @@ type ConnStats struct {
 	last Sample
 }
 
+// tcpInfos are scratch space for samples: kept out of ConnStats, which
+// lives as long as its connection.
+var tcpInfos = sync.Pool{New: func() any { return new(unix.TCPInfo) }}
+
 // Sample implements Stats.
 func (c *ConnStats) Sample() Sample {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.Client != nil {
-		if tc, err := ReadTCPInfo(c.Client); err == nil {
-			c.last.Client = tc.Counters()
-		}
+	info := tcpInfos.Get().(*unix.TCPInfo)
+	if c.Client != nil && readTCPInfo(c.Client, info) == nil {
+		c.last.Client = countersOf(info).Counters()
 	}
-	if c.Target != nil {
-		if tc, err := ReadTCPInfo(c.Target); err == nil {
-			c.last.Target = tc.Counters()
-		}
+	if c.Target != nil && readTCPInfo(c.Target, info) == nil {
+		c.last.Target = countersOf(info).Counters()
 	}
+	tcpInfos.Put(info)
 	if c.Relay != nil {
 		ab, ba := c.Relay.Bytes()
 		c.last.Client.BytesIn, c.last.Target.BytesOut = ab, ab

@@ -22,18 +22,17 @@ import (
 type flow struct {
 	relay.Flow // A = client, B = target
 
-	s     *Server
-	r     *route
-	t     *target
-	src   netip.AddrPort // the client's address
-	dst   netip.AddrPort // the chosen target
-	start time.Time
+	s *Server
+	r *route
+	t *target
 
 	// killed and relayed make terminate safe at any point of the pipeline:
 	// whichever of serve and terminate comes second cuts the flow.
 	killed, relayed atomic.Bool
 
-	ct   conntrack.Entry     // the flow in the connection table
+	// ct is the flow in the connection table: the client (Client), the
+	// target (Target), the node's port (Node), the start (Start).
+	ct   conntrack.Entry
 	st   conntrack.ConnStats // its live counters
 	pool *conntrack.Pool     // the node's port pool towards the target
 }
@@ -48,17 +47,15 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 		f.deny(client, hopEndpointState)
 		return
 	}
-	f.ct = conntrack.Entry{Client: f.src, Iface: r.addr, Endpoint: r.endpointID, Service: r.serviceID,
-		AZ: r.az, Subnet: r.subnet, NodeSubnet: r.nodeSubnet, Start: f.start}
-	if !r.consumer.Check(f.src, nil) {
+	if !r.consumer.Check(f.ct.Client, nil) {
 		var v acl.Verdict
-		r.consumer.Check(f.src, &v)
+		r.consumer.Check(f.ct.Client, &v)
 		f.denyTrace(&v)
 		f.reject(conntrack.HopInterface, v.Denied)
 		f.deny(client, v.Denied.String())
 		return
 	}
-	t, failOpen := r.tg.pick(r.az, f.src, r.addr)
+	t, failOpen := r.tg.pick(r.az, f.ct.Client, r.addr)
 	if t == nil {
 		f.s.log.Warn("no registered target for the node's AZ; resetting the client (enable cross_zone or register a target)",
 			zap.String("service", r.serviceID), zap.String("az", r.az))
@@ -68,8 +65,7 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 	if failOpen {
 		r.svc.unhealthyRouting.Inc()
 	}
-	f.t, f.dst = t, t.addr
-	f.ct.Target, f.ct.TargetGroup = t.addr, r.tg.name
+	f.t, f.ct.Target = t, t.addr
 	target, ok := f.connect(ctx, client)
 	if !ok {
 		return
@@ -145,7 +141,7 @@ func (f *flow) connect(ctx context.Context, client *net.TCPConn) (*net.TCPConn, 
 		}
 		f.ct.Node = netip.AddrPortFrom(r.node, port)
 		if try == 0 {
-			pp := f.s.rules.Load().Provider(r.serviceID, r.node, f.dst)
+			pp := f.s.rules.Load().Provider(r.serviceID, r.node, f.ct.Target)
 			if pp != nil && !pp.Check(port, nil) {
 				var v acl.Verdict
 				pp.Check(port, &v)
@@ -157,7 +153,7 @@ func (f *flow) connect(ctx context.Context, client *net.TCPConn) (*net.TCPConn, 
 				return nil, false
 			}
 		}
-		target, err := f.s.dial(ctx, f.ct.Node, f.dst)
+		target, err := f.s.dial(ctx, f.ct.Node, f.ct.Target)
 		if err == nil {
 			r.svc.dialDuration.Observe(time.Since(t0).Seconds())
 			return target, true
@@ -182,7 +178,7 @@ func (f *flow) portAllocationError(client *net.TCPConn) {
 		fl.PortAllocationError(&f.ct)
 	}
 	f.s.log.Warn("port allocation error: the node has no free port towards the target (raise port_budget or add targets)",
-		zap.String("service", f.r.serviceID), zap.Stringer("target", f.dst))
+		zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target))
 	f.end(client, nil)
 }
 
@@ -211,7 +207,7 @@ func (f *flow) dialFailed(client *net.TCPConn, err error) {
 		f.r.svc.targetResets.Inc()
 	}
 	if ce := f.s.log.Check(zap.DebugLevel, "target dial failed"); ce != nil {
-		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.dst), zap.Error(err))
+		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target), zap.Error(err))
 	}
 	f.end(client, nil)
 }
@@ -235,7 +231,7 @@ func (f *flow) prepareHeader(target *net.TCPConn) bool {
 // AppendHeader appends the flow's PROXY v2 header: the client's address,
 // the endpoint interface and listener port, and the endpoint ID.
 func (f *flow) AppendHeader(b []byte) []byte {
-	return ppv2.AppendProxy(b, f.src, f.r.addr, f.r.endpointID)
+	return ppv2.AppendProxy(b, f.ct.Client, f.r.addr, f.r.endpointID)
 }
 
 // end finishes a flow that never reached the relay: the client gets an RST.
@@ -269,7 +265,7 @@ func (f *flow) FlowDone(rf *relay.Flow) {
 	f.t.removeFlow(f)
 	f.s.table.Remove(&f.ct)
 	f.pool.Release(f.ct.Node.Port())
-	svc.flowDuration.Observe(time.Since(f.start).Seconds())
+	svc.flowDuration.Observe(time.Since(f.ct.Start).Seconds())
 	f.r.zone.active.Dec()
 	f.s.flowEnded()
 }
@@ -283,7 +279,7 @@ func (f *flow) FlowELBReset(*relay.Flow) { f.r.svc.elbResets.Inc() }
 func (f *flow) FlowExpired(*relay.Flow) {
 	f.s.table.SetState(&f.ct, conntrack.StateExpired)
 	if ce := f.s.log.Check(zap.DebugLevel, "idle timeout: flow expired"); ce != nil {
-		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.dst))
+		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target))
 	}
 }
 

@@ -337,9 +337,9 @@ func (s *Server) recheckFlows() {
 		for _, f := range t.liveFlows() {
 			v.Reset()
 			denied := false
-			if cp := ev.Consumer(f.r.addr); cp != nil && !cp.Check(f.src, &v) {
+			if cp := ev.Consumer(f.r.addr); cp != nil && !cp.Check(f.ct.Client, &v) {
 				denied = isNACLHop(v.Denied)
-			} else if pp := ev.Provider(f.r.serviceID, f.r.node, f.dst); pp != nil && !pp.Check(f.ct.Node.Port(), &v) {
+			} else if pp := ev.Provider(f.r.serviceID, f.r.node, f.ct.Target); pp != nil && !pp.Check(f.ct.Node.Port(), &v) {
 				denied = isNACLHop(v.Denied)
 			}
 			if denied && f.relayed.Load() {

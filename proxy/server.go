@@ -282,7 +282,8 @@ func (s *Server) accepted(c net.Conn) {
 		resetConn(tc)
 		return
 	}
-	f := &flow{s: s, r: r, src: addrPort(tc.RemoteAddr()), start: time.Now()}
+	f := &flow{s: s, r: r}
+	f.ct = conntrack.Entry{Client: addrPort(tc.RemoteAddr()), Path: &r.path, Start: time.Now()}
 	go f.serve(s.ctx, tc)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
 )
 
 // topology is one compiled, immutable configuration generation.
@@ -31,6 +32,7 @@ type route struct {
 	tg         *targetGroup
 	ep         *endpoint
 	consumer   *acl.ConsumerPath // SPEC §4 step 2 and the NLB SG
+	path       conntrack.Path    // shared by the route's entries in the connection table
 	svc        serviceMetrics
 	zone       zoneMetrics
 }
@@ -82,6 +84,9 @@ func (s *Server) compile(cfg *config.Config) *topology {
 					listener: l, tg: s.groupFor(sv, sv.TargetGroup(l.TargetGroup)), ep: e, consumer: rules.Consumer(addr),
 					svc: sm, zone: s.m.forZone(sv.ID, in.AZ),
 				}
+				rt := t.routes[addr]
+				rt.path = conntrack.Path{Iface: addr, Endpoint: ep.ID, Service: sv.ID, AZ: in.AZ,
+					TargetGroup: l.TargetGroup, Subnet: in.Subnet, NodeSubnet: node.Subnet}
 				t.listenKeys[addr] = fmt.Sprintf("endpoints[%d].interfaces[%d].ip", i, j)
 			}
 		}

@@ -39,11 +39,11 @@ func (s sampleStats) Sample() conntrack.Sample { return conntrack.Sample(s) }
 
 func connEntry(port uint16, endpoint string) *conntrack.Entry {
 	return &conntrack.Entry{
-		Client:   netip.AddrPortFrom(netip.MustParseAddr("127.0.1.50"), port),
-		Iface:    netip.MustParseAddrPort("127.0.1.10:8443"),
-		Node:     netip.MustParseAddrPort("127.0.10.5:31337"),
-		Target:   netip.MustParseAddrPort("127.0.0.1:9443"),
-		Endpoint: endpoint, Service: "vpce-svc-03d5ebb7d9579a2b3", AZ: "use1-az1",
+		Client: netip.AddrPortFrom(netip.MustParseAddr("127.0.1.50"), port),
+		Node:   netip.MustParseAddrPort("127.0.10.5:31337"),
+		Target: netip.MustParseAddrPort("127.0.0.1:9443"),
+		Path: &conntrack.Path{Iface: netip.MustParseAddrPort("127.0.1.10:8443"),
+			Endpoint: endpoint, Service: "vpce-svc-03d5ebb7d9579a2b3", AZ: "use1-az1"},
 		Start: time.Now().Add(-90 * time.Second),
 		Stats: sampleStats{Client: conntrack.Counters{BytesIn: 2048, BytesOut: 3 << 20, PktsIn: 12, PktsOut: 40}},
 	}

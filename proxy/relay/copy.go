@@ -40,6 +40,12 @@ func (d *dir) run() {
 			d.eof()
 			return
 		}
+		if d.f.expired.Load() {
+			// The flow expired while these bytes were being read: they
+			// are not forwarded, and their sender gets the RST.
+			d.resetAfterExpiry()
+			return
+		}
 		if err := d.drain(n); err != nil {
 			d.fail(err, false)
 			return
