@@ -59,10 +59,10 @@ func (d *dir) fill() (int, error) {
 	var n int
 	var serr error
 	err := d.srcRC.Read(func(fd uintptr) bool {
-		if d.first {
-			n, serr = d.readFirst(int(fd))
-		} else {
+		if d.spliced && !d.first {
 			n, serr = d.spliceIn(int(fd))
+		} else {
+			n, serr = d.readBuf(int(fd))
 		}
 		return serr != unix.EAGAIN
 	})
@@ -99,11 +99,19 @@ func (d *dir) spliceIn(fd int) (int, error) {
 	}
 }
 
-func (d *dir) readFirst(fd int) (int, error) {
+// readBuf reads into a pooled buffer: the first bytes of a flow whose
+// header goes with them, and the small messages of interactive traffic,
+// for which read and write cost less than moving pages through a pipe. A
+// read that fills the buffer shows bulk traffic: the direction switches to
+// splice for good. The buffer goes back to the pool when src has no data.
+func (d *dir) readBuf(fd int) (int, error) {
 	if d.buf == nil {
 		d.buf = firstBufs.Get().(*[]byte)
 	}
-	b := d.f.Owner.AppendHeader((*d.buf)[:0])
+	b := (*d.buf)[:0]
+	if d.first {
+		b = d.f.Owner.AppendHeader(b)
+	}
 	for {
 		n, err := unix.Read(fd, b[len(b):cap(b)])
 		switch err {
@@ -114,6 +122,9 @@ func (d *dir) readFirst(fd int) (int, error) {
 			d.buf = nil
 			return 0, err
 		case nil:
+			if len(b)+n == cap(b) {
+				d.spliced = true
+			}
 			*d.buf = b[:len(b)+n]
 		}
 		return n, err
@@ -125,7 +136,7 @@ func (d *dir) drain(n int) error {
 	var werr error
 	err := d.dstRC.Write(func(fd uintptr) bool {
 		if d.buf != nil {
-			werr = d.writeFirst(int(fd))
+			werr = d.writeBuf(int(fd))
 		} else {
 			werr = d.spliceOut(int(fd))
 		}
@@ -157,9 +168,9 @@ func (d *dir) spliceOut(fd int) error {
 	return nil
 }
 
-// writeFirst sends the header and the first bytes, in one write when the
-// socket takes them at once.
-func (d *dir) writeFirst(fd int) error {
+// writeBuf sends what readBuf read (with the header, the first time) in
+// one write when the socket takes it at once.
+func (d *dir) writeBuf(fd int) error {
 	for len(*d.buf) > d.bufN {
 		n, err := unix.Write(fd, (*d.buf)[d.bufN:])
 		switch err {
@@ -171,8 +182,11 @@ func (d *dir) writeFirst(fd int) error {
 		}
 		return err
 	}
-	firstBufs.Put(d.buf)
-	d.buf, d.bufN, d.first = nil, 0, false
+	*d.buf, d.bufN, d.first = (*d.buf)[:0], 0, false
+	if d.spliced {
+		firstBufs.Put(d.buf)
+		d.buf = nil
+	}
 	return nil
 }
 

@@ -292,8 +292,10 @@ type dir struct {
 
 	p     *pipe
 	first bool    // the owner's header goes out with the first bytes
-	buf   *[]byte // header and first bytes, while they are written
+	buf   *[]byte // bytes read and not yet written (with the header, the first time)
 	bufN  int
+	// spliced: bulk traffic moves through a pipe; until then, through buf.
+	spliced bool
 }
 
 func (d *dir) init(f *Flow, src, dst *net.TCPConn, srcRC, dstRC syscall.RawConn) {
