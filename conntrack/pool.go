@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"time"
 )
@@ -21,11 +22,13 @@ type Pool struct {
 	base  time.Time // offsets below are nanoseconds since base (monotonic)
 	delay int64
 	// budget caps live+quarantined ports; owned ports are those of the
-	// permutation that entered the pool (owned >= budget until a shrink).
+	// order that entered the pool (owned >= budget until a shrink).
 	budget, owned int
-	mul, add      uint32 // the affine permutation k → MinPort + (mul*k+add) mod MaxBudget
+	order         portOrder
 
-	free       ring[uint16]
+	// free holds the ports ready for use: [0] those outside the kernel's
+	// ephemeral range, [1] those inside it, used only when [0] is empty.
+	free       [2]ring[uint16]
 	quarantine ring[held]
 	live       int
 	skipped    uint64
@@ -40,6 +43,14 @@ type held struct {
 // NewPool returns a pool of budget ports from 1024–65535 in an order
 // derived from seed (like the kernel's randomised ephemeral ports, but
 // reproducible), held for reuseDelay after release; now is the clock.
+//
+// Ports outside the kernel's ephemeral range (EphemeralRange) come first
+// and are preferred for as long as any is free: a port privlink binds
+// explicitly is one the kernel will not pick for any other program's
+// outgoing connection while the socket (or its TIME_WAIT) lives, so
+// staying outside that range keeps privlink under load from starving the
+// host of ephemeral ports. A budget above the ports outside the range
+// (about 36,000 with Linux's default 32768–60999) spills into it.
 func NewPool(budget int, reuseDelay time.Duration, now func() time.Time, seed uint64) (*Pool, error) {
 	if budget < 1 || budget > MaxBudget {
 		return nil, fmt.Errorf("%w, got %d", ErrBudget, budget)
@@ -48,27 +59,88 @@ func NewPool(budget int, reuseDelay time.Duration, now func() time.Time, seed ui
 		now = time.Now
 	}
 	pl := &Pool{now: now, base: now(), delay: int64(reuseDelay)}
-	// A multiplier coprime to 64512 = 2^10·3^2·7 makes k → mul*k+add a
-	// permutation of 0..64511.
-	pl.mul = uint32(seed>>32)%MaxBudget | 1
-	for pl.mul%3 == 0 || pl.mul%7 == 0 {
-		pl.mul += 2
-	}
-	pl.add = uint32(seed) % MaxBudget
+	lo, hi := EphemeralRange()
+	pl.order = newPortOrder(lo, hi, seed)
 	pl.grow(budget)
 	pl.budget = budget
 	return pl, nil
 }
 
-// grow brings the ports of the permutation up to n into the free ring.
+// portOrder enumerates the ports 1024–65535: first those outside the
+// ephemeral range [lo, hi], then those inside, each part in the order of
+// an affine permutation derived from the seed.
+type portOrder struct {
+	lo, hi    uint16
+	out, in   perm
+	nOut, nIn int
+}
+
+// perm is the permutation k → (mul*k+add) mod n, mul coprime to n.
+type perm struct{ n, mul, add uint64 }
+
+func newPerm(n int, seed uint64) perm {
+	if n == 0 {
+		return perm{}
+	}
+	p := perm{n: uint64(n), mul: (seed>>32)%uint64(n) | 1, add: uint64(uint32(seed)) % uint64(n)}
+	for gcd(p.mul, p.n) != 1 {
+		p.mul += 2
+	}
+	return p
+}
+
+func (p perm) at(k int) int { return int((p.mul*uint64(k) + p.add) % p.n) }
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func newPortOrder(lo, hi uint16, seed uint64) portOrder {
+	lo, hi = max(lo, MinPort), min(hi, MaxPort)
+	o := portOrder{lo: lo, hi: hi}
+	if lo <= hi {
+		o.nIn = int(hi-lo) + 1
+	}
+	o.nOut = MaxBudget - o.nIn
+	o.out, o.in = newPerm(o.nOut, seed), newPerm(o.nIn, seed^0x9e3779b97f4a7c15)
+	return o
+}
+
+// port returns the k-th port of the order.
+func (o *portOrder) port(k int) uint16 {
+	if k < o.nOut {
+		j := o.out.at(k)
+		if o.nIn > 0 && j >= int(o.lo)-MinPort {
+			j += o.nIn // skip over the ephemeral range
+		}
+		return uint16(MinPort + j)
+	}
+	return o.lo + uint16(o.in.at(k-o.nOut))
+}
+
+// class is 1 for a port inside the ephemeral range, else 0.
+func (o *portOrder) class(port uint16) int {
+	if o.nIn > 0 && port >= o.lo && port <= o.hi {
+		return 1
+	}
+	return 0
+}
+
+// grow brings the ports of the order up to n into the free rings.
 func (pl *Pool) grow(n int) {
 	if n <= pl.owned {
 		return
 	}
-	pl.free.reserve(n)
+	for c := range pl.free {
+		pl.free[c].reserve(n)
+	}
 	pl.quarantine.reserve(n)
 	for k := pl.owned; k < n; k++ {
-		pl.free.push(uint16(MinPort + (uint64(pl.mul)*uint64(k)+uint64(pl.add))%MaxBudget))
+		port := pl.order.port(k)
+		pl.free[pl.order.class(port)].push(port)
 	}
 	pl.owned = n
 }
@@ -86,11 +158,15 @@ func (pl *Pool) setLimits(budget int, delay time.Duration) {
 func (pl *Pool) Allocate() (port uint16, ok bool) {
 	pl.mu.Lock()
 	pl.expire()
-	if pl.live+pl.quarantine.len() >= pl.budget || pl.free.len() == 0 {
+	c := 0
+	if pl.free[0].len() == 0 {
+		c = 1
+	}
+	if pl.live+pl.quarantine.len() >= pl.budget || pl.free[c].len() == 0 {
 		pl.mu.Unlock()
 		return 0, false
 	}
-	port = pl.free.pop()
+	port = pl.free[c].pop()
 	pl.live++
 	pl.state[(port-MinPort)/64] |= 1 << ((port - MinPort) % 64)
 	pl.mu.Unlock()
@@ -137,7 +213,8 @@ func (pl *Pool) expire() {
 	}
 	now := int64(pl.now().Sub(pl.base))
 	for pl.quarantine.len() > 0 && pl.quarantine.peek().ready <= now {
-		pl.free.push(pl.quarantine.pop().port)
+		port := pl.quarantine.pop().port
+		pl.free[pl.order.class(port)].push(port)
 	}
 }
 
@@ -212,3 +289,26 @@ func (r *ring[T]) pop() T {
 	r.size--
 	return v
 }
+
+// EphemeralRange is the kernel's range of ports for outgoing connections
+// (net.ipv4.ip_local_port_range; Linux's default 32768–60999 when it
+// cannot be read).
+func EphemeralRange() (lo, hi uint16) {
+	ephemeralOnce.Do(func() {
+		ephemeralLo, ephemeralHi = 32768, 60999
+		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+		if err != nil {
+			return
+		}
+		var l, h int
+		if _, err := fmt.Sscan(string(b), &l, &h); err == nil && 0 < l && l <= h && h <= 65535 {
+			ephemeralLo, ephemeralHi = uint16(l), uint16(h)
+		}
+	})
+	return ephemeralLo, ephemeralHi
+}
+
+var (
+	ephemeralOnce            sync.Once
+	ephemeralLo, ephemeralHi uint16
+)

@@ -250,3 +250,40 @@ func BenchmarkPoolAllocateReleaseParallel(b *testing.B) {
 		}
 	})
 }
+
+// Ports outside the kernel's ephemeral range are used first, so explicit
+// binds do not take the ports other programs' connections need; the
+// budget spills into the range only when the others are all taken.
+func TestPoolPrefersPortsOutsideEphemeralRange(t *testing.T) {
+	lo, hi := EphemeralRange()
+	outside := MaxBudget - int(hi-lo+1)
+	pl, _ := NewPool(MaxBudget, time.Hour, nil, 42)
+	seen := map[uint16]bool{}
+	for i := range MaxBudget {
+		port, ok := pl.Allocate()
+		if !ok {
+			t.Fatalf("allocation %d failed", i)
+		}
+		if seen[port] || port < MinPort {
+			t.Fatalf("port %d twice or out of range", port)
+		}
+		seen[port] = true
+		inside := port >= lo && port <= hi
+		if inside != (i >= outside) {
+			t.Fatalf("allocation %d: port %d (ephemeral range %d-%d, %d ports outside)", i, port, lo, hi, outside)
+		}
+	}
+	// A released outside port is preferred again over inside ones.
+	pl2, _ := NewPool(MaxBudget, 0, nil, 7)
+	var first uint16
+	for i := range outside + 10 {
+		port, _ := pl2.Allocate()
+		if i == 0 {
+			first = port
+		}
+	}
+	pl2.Release(first)
+	if port, _ := pl2.Allocate(); port != first {
+		t.Fatalf("got %d, want the released outside port %d", port, first)
+	}
+}
