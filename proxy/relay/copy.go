@@ -19,14 +19,47 @@ var firstBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256+firstDataSi
 
 var errPark = errors.New("relay: park")
 
+// dirIO is the state of one run of a direction: the callbacks handed to the
+// sockets' RawConn and their results. It is made once per run (a wake-up),
+// not per read or write: the data path allocates nothing per message.
+type dirIO struct {
+	d          *dir
+	n          int
+	rerr, werr error
+	read       func(fd uintptr) bool
+	write      func(fd uintptr) bool
+}
+
+func (d *dir) newIO() *dirIO {
+	x := &dirIO{d: d}
+	x.read = func(fd uintptr) bool {
+		if d.spliced && !d.first {
+			x.n, x.rerr = d.spliceIn(int(fd))
+		} else {
+			x.n, x.rerr = d.readBuf(int(fd))
+		}
+		return x.rerr != unix.EAGAIN
+	}
+	x.write = func(fd uintptr) bool {
+		if d.buf != nil {
+			x.werr = d.writeBuf(int(fd))
+		} else {
+			x.werr = d.spliceOut(int(fd))
+		}
+		return x.werr != unix.EAGAIN
+	}
+	return x
+}
+
 // run relays src → dst until EOF, an error, or parking.
 func (d *dir) run() {
 	if d.f.expired.Load() {
 		d.resetAfterExpiry()
 		return
 	}
+	x := d.newIO()
 	for {
-		n, err := d.fill()
+		n, err := d.fill(x)
 		switch {
 		case err == errPark:
 			if d.park() {
@@ -46,7 +79,7 @@ func (d *dir) run() {
 			d.resetAfterExpiry()
 			return
 		}
-		if err := d.drain(n); err != nil {
+		if err := d.drain(x, n); err != nil {
 			d.fail(err, false)
 			return
 		}
@@ -54,25 +87,17 @@ func (d *dir) run() {
 }
 
 // fill waits for data on src and moves it into the pipe (or, for the first
-// bytes of a flow with a header, into a buffer). It returns 0 at EOF.
-func (d *dir) fill() (int, error) {
-	var n int
-	var serr error
-	err := d.srcRC.Read(func(fd uintptr) bool {
-		if d.spliced && !d.first {
-			n, serr = d.spliceIn(int(fd))
-		} else {
-			n, serr = d.readBuf(int(fd))
-		}
-		return serr != unix.EAGAIN
-	})
+// bytes of a flow with a header and for small messages, into a buffer). It
+// returns 0 at EOF.
+func (d *dir) fill(x *dirIO) (int, error) {
+	err := d.srcRC.Read(x.read)
 	switch {
 	case err != nil && d.parkReq.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, errPark
 	case err != nil:
 		return 0, err
 	}
-	return n, serr
+	return x.n, x.rerr
 }
 
 func (d *dir) spliceIn(fd int) (int, error) {
@@ -132,18 +157,10 @@ func (d *dir) readBuf(fd int) (int, error) {
 }
 
 // drain writes the n bytes just read to dst.
-func (d *dir) drain(n int) error {
-	var werr error
-	err := d.dstRC.Write(func(fd uintptr) bool {
-		if d.buf != nil {
-			werr = d.writeBuf(int(fd))
-		} else {
-			werr = d.spliceOut(int(fd))
-		}
-		return werr != unix.EAGAIN
-	})
+func (d *dir) drain(x *dirIO, n int) error {
+	err := d.dstRC.Write(x.write)
 	if err == nil {
-		err = werr
+		err = x.werr
 	}
 	if err != nil {
 		return err
