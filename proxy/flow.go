@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -39,7 +38,7 @@ type flow struct {
 
 // serve runs the pipeline of SPEC §4 for one accepted connection, up to
 // handing the two sockets to the relay engine.
-func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
+func (f *flow) serve(client *net.TCPConn) {
 	r := f.r
 	r.zone.newFlows.Inc()
 	r.zone.active.Inc()
@@ -66,7 +65,7 @@ func (f *flow) serve(ctx context.Context, client *net.TCPConn) {
 		r.svc.unhealthyRouting.Inc()
 	}
 	f.t, f.ct.Target = t, t.addr
-	target, ok := f.connect(ctx, client)
+	target, ok := f.connect(client)
 	if !ok {
 		return
 	}
@@ -123,7 +122,7 @@ const maxPortTries = 4
 // connect takes a source port from the pool of (node, target), checks the
 // provider-side rules for it and dials the target from node:port (SPEC §4
 // steps 4–6). On failure the client has been answered and false returned.
-func (f *flow) connect(ctx context.Context, client *net.TCPConn) (*net.TCPConn, bool) {
+func (f *flow) connect(client *net.TCPConn) (*net.TCPConn, bool) {
 	r := f.r
 	pool, err := f.s.pool(r, f.t)
 	if err != nil {
@@ -153,7 +152,7 @@ func (f *flow) connect(ctx context.Context, client *net.TCPConn) (*net.TCPConn, 
 				return nil, false
 			}
 		}
-		target, err := f.s.dial(ctx, f.ct.Node, f.ct.Target)
+		target, err := f.s.dial(f.ct.Node, f.ct.Target)
 		if err == nil {
 			r.svc.dialDuration.Observe(time.Since(t0).Seconds())
 			return target, true

@@ -376,3 +376,28 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Close aborts dials in progress at once instead of waiting for their timeout.
+func TestCloseAbortsDials(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	full := blackhole(t, netip.AddrPortFrom(l.addr("10.20"), 9443))
+	defer full()
+	l.srv, _ = New(l.cfg, Options{DialTimeout: time.Minute})
+	if err := l.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := l.dial("1.50", "1.10")
+	waitFor(t, func() bool {
+		l.srv.dials.mu.Lock()
+		defer l.srv.dials.mu.Unlock()
+		return len(l.srv.dials.fds) == 1
+	}, "a dial in progress")
+	start := time.Now()
+	l.srv.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %s with a dial in progress", d)
+	}
+	if err := resetSeen(c, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -85,6 +85,7 @@ type Server struct {
 	adminAddr      net.Addr
 
 	held     map[*net.TCPConn]struct{} // denied connections held silent
+	dials    dialing                   // sockets of dials in progress
 	reloadMu sync.Mutex                // serialises reloads
 	notifier *notify.Notifier
 
@@ -284,7 +285,7 @@ func (s *Server) accepted(c net.Conn) {
 	}
 	f := &flow{s: s, r: r}
 	f.ct = conntrack.Entry{Client: addrPort(tc.RemoteAddr()), Path: &r.path, Start: time.Now()}
-	go f.serve(s.ctx, tc)
+	go f.serve(tc)
 }
 
 // flowStarted counts a new flow unless the server is closing.

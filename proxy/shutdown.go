@@ -33,7 +33,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-drained:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.cancel() // aborts dials in progress
+		s.cancel()
+		s.abortDials()
 		s.closeEngine()
 		<-drained
 	}
