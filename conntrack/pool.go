@@ -12,10 +12,11 @@ import (
 // Release, so both "budget simultaneous" and "about budget per reuse delay"
 // hold, as AWS documents 55,000 of each per minute and target.
 //
-// Allocate and Release are O(1) and allocate nothing: free ports wait in a
-// FIFO ring, released ports in a FIFO quarantine. The delay is the same for
-// every port of a pool, so the quarantine is in time order and Allocate
-// only looks at its head.
+// Allocate and Release are O(1) and, once the pool has grown to its
+// working set, allocate nothing: unused ports are generated from a
+// permutation on demand, returned ports wait in FIFO rings, released ports
+// in a FIFO quarantine. The delay is the same for every port of a pool, so
+// the quarantine is in time order and Allocate only looks at its head.
 type Pool struct {
 	mu    sync.Mutex
 	now   func() time.Time
@@ -25,6 +26,7 @@ type Pool struct {
 	// order that entered the pool (owned >= budget until a shrink).
 	budget, owned int
 	order         portOrder
+	next          int // ports of the order handed out so far
 
 	// free holds the ports ready for use: [0] those outside the kernel's
 	// ephemeral range, [1] those inside it, used only when [0] is empty.
@@ -129,20 +131,32 @@ func (o *portOrder) class(port uint16) int {
 	return 0
 }
 
-// grow brings the ports of the order up to n into the free rings.
+// grow extends the ports the pool may hand out to the first n of the
+// order. Ports are taken from the order lazily (next), so a pool costs
+// memory for the ports it has used, not for its whole budget.
 func (pl *Pool) grow(n int) {
-	if n <= pl.owned {
-		return
+	if n > pl.owned {
+		pl.owned = n
 	}
-	for c := range pl.free {
-		pl.free[c].reserve(n)
+}
+
+// take returns a free port, preferring any port outside the ephemeral
+// range (returned or never used) over any inside it.
+func (pl *Pool) take() (uint16, bool) {
+	nOut := min(pl.owned, pl.order.nOut)
+	switch {
+	case pl.free[0].len() > 0:
+		return pl.free[0].pop(), true
+	case pl.next < nOut:
+		pl.next++
+		return pl.order.port(pl.next - 1), true
+	case pl.free[1].len() > 0:
+		return pl.free[1].pop(), true
+	case pl.next < pl.owned:
+		pl.next++
+		return pl.order.port(pl.next - 1), true
 	}
-	pl.quarantine.reserve(n)
-	for k := pl.owned; k < n; k++ {
-		port := pl.order.port(k)
-		pl.free[pl.order.class(port)].push(port)
-	}
-	pl.owned = n
+	return 0, false
 }
 
 func (pl *Pool) setLimits(budget int, delay time.Duration) {
@@ -158,15 +172,15 @@ func (pl *Pool) setLimits(budget int, delay time.Duration) {
 func (pl *Pool) Allocate() (port uint16, ok bool) {
 	pl.mu.Lock()
 	pl.expire()
-	c := 0
-	if pl.free[0].len() == 0 {
-		c = 1
-	}
-	if pl.live+pl.quarantine.len() >= pl.budget || pl.free[c].len() == 0 {
+	if pl.live+pl.quarantine.len() >= pl.budget {
 		pl.mu.Unlock()
 		return 0, false
 	}
-	port = pl.free[c].pop()
+	port, ok = pl.take()
+	if !ok {
+		pl.mu.Unlock()
+		return 0, false
+	}
 	pl.live++
 	pl.state[(port-MinPort)/64] |= 1 << ((port - MinPort) % 64)
 	pl.mu.Unlock()
@@ -250,7 +264,8 @@ func (pl *Pool) Skipped() uint64 {
 	return pl.skipped
 }
 
-// ring is a FIFO of fixed capacity (reserve grows it, off the hot path).
+// ring is a FIFO; it doubles its capacity when full, so a pool holds
+// memory for the ports in use, and steady state allocates nothing.
 type ring[T any] struct {
 	buf        []T
 	head, size int
@@ -270,6 +285,9 @@ func (r *ring[T]) reserve(n int) {
 }
 
 func (r *ring[T]) push(v T) {
+	if r.size == len(r.buf) {
+		r.reserve(max(64, 2*len(r.buf))) // amortised: a pool grows with its use
+	}
 	i := r.head + r.size
 	if i >= len(r.buf) {
 		i -= len(r.buf)
