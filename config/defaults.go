@@ -13,7 +13,7 @@ const (
 	DefaultPortReuseDelay      = 60 * time.Second
 	DefaultDeregistrationDelay = 300 * time.Second
 	DefaultFlowLogInterval     = 600 * time.Second
-	DefaultFlowLogQueue        = 65536 // privlink's choice
+	DefaultFlowLogQueue        = 8192 // privlink's choice: 200 B each; drained every 20 ms
 
 	DefaultHealthInterval           = 30 * time.Second
 	DefaultHealthTimeout            = 10 * time.Second
