@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -301,4 +302,25 @@ func TestReloadRulesOnLiveFlows(t *testing.T) {
 	if !isConnReset(err) {
 		t.Fatalf("live flow after the NACL change: %v, want a reset", err)
 	}
+}
+
+// A half-closed connection shows as closing in the table until the other
+// side closes too; then it is gone.
+func TestConnectionClosingState(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	release := make(chan struct{})
+	l.target("10.20", func(c *net.TCPConn) {
+		io.Copy(io.Discard, c) // until the client's FIN
+		<-release
+	})
+	l.start()
+	c := l.dial("1.50", "1.10")
+	c.Write([]byte("bye"))
+	c.CloseWrite()
+	waitFor(t, func() bool {
+		v := l.srv.table.Snapshot(conntrack.Filter{}, nil)
+		return len(v) == 1 && v[0].State == conntrack.StateClosing
+	}, "the connection closing")
+	close(release)
+	waitFor(t, func() bool { return l.srv.table.Len() == 0 }, "the connection gone")
 }

@@ -320,3 +320,7 @@ func (f *flow) FlowClosing(*relay.Flow) {
 		f.st.Sample()
 	}
 }
+
+// FlowHalfClosed marks the flow closing in the table: one side sent its
+// FIN, the other still sends.
+func (f *flow) FlowHalfClosed(*relay.Flow) { f.s.table.SetState(&f.ct, conntrack.StateClosing) }

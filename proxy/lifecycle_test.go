@@ -16,6 +16,7 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/privlink/privlink/config"
 )
@@ -584,5 +585,58 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	if c := l.dial("1.99", "1.10"); echo(t, c, "after") != nil {
 		t.Fatal("the old generation stopped working after a failed reload")
+	}
+}
+
+// POST /v1/reload loads the configuration again (Options.Loader); an
+// endpoint the new one drops is deleted: its flows reset, Delete notified.
+func TestReloadAPIDeletesEndpoint(t *testing.T) {
+	wh := newWebhook(t)
+	l := newLab(t, false, config.PlacementFirstData,
+		"admin:", fmt.Sprintf("notifications: [{service: vpce-svc-03d5ebb7d9579a2b3, url: %q, events: [Connect, Delete]}]\nadmin:", wh.url))
+	l.echoTarget("10.20", false)
+	second := strings.Replace(l.yaml, "endpoints:", `endpoints:
+  - id: vpce-0aaaaaaaaaaaaaaaa
+    service: vpce-svc-03d5ebb7d9579a2b3
+    security_groups: [sg-endpoint]
+    interfaces: [{subnet: subnet-c1, ip: P.1.11}]`, 1)
+	second = strings.ReplaceAll(second, "P.", l.p+".")
+	var next string
+	loader := func() (*config.Config, error) { return config.Parse("reloaded.yaml", []byte(next)) }
+	l.reg = prometheus.NewRegistry()
+	srv, err := Start(l.cfg, Options{Registry: l.reg, Loader: loader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv = srv
+	defer srv.Close()
+	url := l.admin()
+	next = "region: [broken"
+	if code, body := post(t, url+"/v1/reload", ""); code != 422 || !strings.Contains(body, "reloaded.yaml") {
+		t.Fatalf("broken reload: %d %s", code, body)
+	}
+	next = second
+	if code, body := post(t, url+"/v1/reload", ""); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	c, err := net.DialTimeout("tcp", l.p+".1.11:8443", time.Second)
+	if err != nil {
+		t.Fatalf("the new endpoint: %v", err)
+	}
+	defer c.Close()
+	if err := echo(t, c.(*net.TCPConn), "new endpoint"); err != nil {
+		t.Fatal(err)
+	}
+	next = l.yaml // without the new endpoint
+	if code, body := post(t, url+"/v1/reload", ""); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if err := resetSeen(c.(*net.TCPConn), nil); err != nil {
+		t.Fatalf("flow of the deleted endpoint: %v", err)
+	}
+	got := wh.wait(t, 3)
+	want := []string{"Connect:available", "Connect:available", "Delete:deleted"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("notifications %v, want %v", got, want)
 	}
 }

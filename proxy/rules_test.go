@@ -263,3 +263,30 @@ func TestExplainAPIErrors(t *testing.T) {
 		}
 	}
 }
+
+// Health checks obey the rules: a target SG that does not allow the node
+// fails them (as a timeout, AWS drops the SYN), naming the hop.
+func TestHealthChecksObeyRules(t *testing.T) {
+	p := fmt.Sprintf("127.%d", net16.Add(1))
+	rc := rulesCase{vars: map[string]string{"TARGET_SGS": "[sg-clients-only]",
+		"SGS": "  - {id: sg-clients-only, ingress: [{protocol: tcp, ports: \"9443\", cidr: P.5.0/24}]}"}}
+	y := strings.Replace(rc.yaml(p), "health_check: {enabled: false}",
+		"health_check: {interval: 100ms, timeout: 80ms, healthy_threshold: 2, unhealthy_threshold: 2}", 1)
+	cfg, err := config.Parse("health-rules.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Start(cfg, Options{Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	waitFor(t, func() bool {
+		ts := srv.Targets()
+		return len(ts) == 1 && ts[0].State == StateUnhealthy
+	}, "the target unhealthy")
+	ti := srv.Targets()[0]
+	if ti.Reason != ReasonFailedHealth || !strings.Contains(ti.Description, "target_sg_ingress") {
+		t.Fatalf("target %+v: want Target.FailedHealthChecks naming target_sg_ingress", ti)
+	}
+}

@@ -93,3 +93,22 @@ func TestExplainJSON(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// validate accepts a rule that can never match (AWS does) but warns,
+// naming the file, line and rule.
+func TestValidateWarnsShadowedRule(t *testing.T) {
+	y := strings.Replace(explainYAML,
+		`ingress: [{rule: 100, protocol: tcp, ports: "8443", cidr: 127.0.0.0/8, action: allow}]`,
+		`ingress: [{rule: 100, protocol: tcp, ports: "8443", cidr: 127.0.0.0/8, action: allow}, {rule: 200, protocol: tcp, ports: "8443", cidr: 127.0.1.0/24, action: deny}]`, 1)
+	file := filepath.Join(t.TempDir(), "shadow.yaml")
+	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(t, "validate", "-c", file)
+	if code != 0 || !strings.Contains(stdout, "valid") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "warning: "+file+":7: network_acls[0].ingress[1]") || !strings.Contains(stderr, "rule 200 can never match") {
+		t.Fatalf("no shadowed-rule warning in:\n%s", stderr)
+	}
+}

@@ -243,6 +243,9 @@ func (d *dir) park() bool {
 func (d *dir) eof() {
 	if d.f.done.Load() == 0 {
 		d.dst.CloseWrite()
+		if h, ok := d.f.Owner.(HalfCloser); ok {
+			h.FlowHalfClosed(d.f)
+		}
 	}
 	d.releasePipe()
 	d.state.Store(stateFinished)

@@ -33,6 +33,12 @@ type Closer interface {
 	FlowClosing(*Flow)
 }
 
+// HalfCloser is an optional interface of an Owner: FlowHalfClosed runs
+// when one direction ended with a FIN while the other still runs.
+type HalfCloser interface {
+	FlowHalfClosed(*Flow)
+}
+
 // Causes of a flow's end besides a clean close (nil) and ErrClosed.
 var (
 	ErrResetA  = errors.New("relay: reset by A")
