@@ -27,7 +27,7 @@ type benchRig struct {
 
 func newBenchRig(b *testing.B, mode loadtest.Mode) *benchRig {
 	b.Helper()
-	p := fmt.Sprintf("127.%d", net16.Add(1))
+	p := labNet()
 	y := fmt.Sprintf(`
 admin: {listen: "off"}
 deny_action: reset

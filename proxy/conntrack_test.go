@@ -168,7 +168,7 @@ var flowLogLine = regexp.MustCompile(`^2 111122223333 eni-[0-9a-f]{17} (\S+) (\S
 // node interface, each direction its own record; a denied flow is a REJECT.
 func TestFlowLogRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flows.log")
-	p := fmt.Sprintf("127.%d", net16.Add(1))
+	p := labNet()
 	rc := rulesCase{vars: map[string]string{"EP_SGS": "[sg-low]", "SGS": `  - {id: sg-low, ingress: [{protocol: tcp, ports: "8443", cidr: P.5.0/25}]}`}}
 	y := strings.Replace(rc.yaml(p), "admin:", fmt.Sprintf("flow_logs: {path: %q, interval: 60s}\nadmin:", path), 1)
 	cfg, err := config.Parse("flowlogs.yaml", []byte(y))
@@ -248,7 +248,7 @@ func TestFlowLogPathUnwritable(t *testing.T) {
 // A reload applies new NACLs to live flows (stateless), but SG changes
 // only to new flows (stateful, tracked).
 func TestReloadRulesOnLiveFlows(t *testing.T) {
-	p := fmt.Sprintf("127.%d", net16.Add(1))
+	p := labNet()
 	open := rulesCase{vars: map[string]string{"EP_NACL": "acl-open"}}
 	sgClosed := rulesCase{vars: map[string]string{"EP_NACL": "acl-open", "EP_SGS": "[sg-none]", "SGS": "  - {id: sg-none}"}}
 	naclClosed := rulesCase{vars: map[string]string{"EP_NACL": "acl-deny", "NACLS": "  - {id: acl-deny, ingress: [], egress: []}"}}

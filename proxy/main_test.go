@@ -24,7 +24,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // net16 hands every test its own 127.N.0.0/16, so tests never share an address.
 var net16 atomic.Int32
 
-func init() { net16.Store(100) }
+// labNet returns the next "127.N" for a test: N cycles through 101–250
+// (other packages' tests use other ranges), so -count=N runs wrap around
+// to networks whose tests have long finished.
+func labNet() string { return fmt.Sprintf("127.%d", 101+(net16.Add(1)-1)%150) }
 
 // lab is a two-AZ topology on a private 127.N range:
 //
@@ -73,7 +76,7 @@ const endpointID = "vpce-0c1308d7312217abc"
 // newLab parses the lab topology; edits are applied as old→new replacements.
 func newLab(t *testing.T, ppv2 bool, placement config.Placement, edits ...string) *lab {
 	t.Helper()
-	p := fmt.Sprintf("127.%d", net16.Add(1))
+	p := labNet()
 	y := strings.NewReplacer("P.", p+".", "PPV2", fmt.Sprint(ppv2), "PLACEMENT", string(placement)).Replace(labYAML)
 	for i := 0; i+1 < len(edits); i += 2 {
 		y = strings.Replace(y, strings.ReplaceAll(edits[i], "P.", p+"."), strings.ReplaceAll(edits[i+1], "P.", p+"."), 1)

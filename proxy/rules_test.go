@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -156,7 +155,7 @@ func TestRulesOverRealSockets(t *testing.T) {
 			client: "5.50", hop: "target_nacl_egress_return"},
 	} {
 		t.Run(rc.name, func(t *testing.T) {
-			p := fmt.Sprintf("127.%d", net16.Add(1))
+			p := labNet()
 			cfg, err := config.Parse(t.Name()+".yaml", []byte(rc.yaml(p)))
 			if err != nil {
 				t.Fatalf("%v\n%s", err, rc.yaml(p))
@@ -267,7 +266,7 @@ func TestExplainAPIErrors(t *testing.T) {
 // Health checks obey the rules: a target SG that does not allow the node
 // fails them (as a timeout, AWS drops the SYN), naming the hop.
 func TestHealthChecksObeyRules(t *testing.T) {
-	p := fmt.Sprintf("127.%d", net16.Add(1))
+	p := labNet()
 	rc := rulesCase{vars: map[string]string{"TARGET_SGS": "[sg-clients-only]",
 		"SGS": "  - {id: sg-clients-only, ingress: [{protocol: tcp, ports: \"9443\", cidr: P.5.0/24}]}"}}
 	y := strings.Replace(rc.yaml(p), "health_check: {enabled: false}",
