@@ -290,22 +290,20 @@ const hopEndpointState = "endpoint_state"
 // Linux client retries a SYN that gets no answer.
 const DefaultDenyHold = 2 * time.Minute
 
-// maxHeld bounds the denied connections held silent at once (each holds a
-// socket and a goroutine for up to DenyHold): a client retrying in a loop
-// must not exhaust the process's file descriptors. Past it, denials reset.
-const maxHeld = 4096
+// DefaultMaxHeld is the default Options.MaxHeld.
+const DefaultMaxHeld = 4096
 
 // hold keeps a denied connection open and silent, reading and discarding
 // what the client sends, until it closes or the hold ends (Shutdown ends
 // it at once).
 func (s *Server) hold(c *net.TCPConn) {
 	s.mu.Lock()
-	if s.closing || len(s.held) >= maxHeld {
+	if s.closing || len(s.held) >= s.opts.MaxHeld {
 		full := !s.closing
 		s.mu.Unlock()
 		if full {
 			s.log.Warn("too many denied connections held silent; resetting this one instead",
-				zap.Int("held", maxHeld))
+				zap.Int("held", s.opts.MaxHeld))
 		}
 		return
 	}

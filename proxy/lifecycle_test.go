@@ -640,3 +640,26 @@ func TestReloadAPIDeletesEndpoint(t *testing.T) {
 		t.Fatalf("notifications %v, want %v", got, want)
 	}
 }
+
+// Past Options.MaxHeld silent holds, a denied connection is reset.
+func TestDenyDropHoldIsBounded(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData,
+		"  - id: vpce-svc-03d5ebb7d9579a2b3\n", "  - id: vpce-svc-03d5ebb7d9579a2b3\n    acceptance_required: true\n")
+	srv, err := Start(l.cfg, Options{Registry: prometheus.NewRegistry(), MaxHeld: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv = srv
+	defer srv.Close()
+	for i := range 2 {
+		l.dial(fmt.Sprintf("1.%d", 50+i), "1.10")
+	}
+	waitFor(t, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.held) == 2
+	}, "two held connections")
+	if err := resetSeen(l.tryDial("1.60", "1.10")); err != nil {
+		t.Fatalf("third denied connection: %v", err)
+	}
+}

@@ -46,6 +46,11 @@ type Options struct {
 	// DenyHold bounds how long a denied connection is held silent when
 	// deny_action is drop (default DefaultDenyHold).
 	DenyHold time.Duration
+	// MaxHeld bounds the denied connections held silent at once (each
+	// holds a socket and a goroutine for up to DenyHold), so a client
+	// retrying in a loop cannot exhaust file descriptors; past it, denials
+	// reset (default DefaultMaxHeld).
+	MaxHeld int
 }
 
 // DefaultDialTimeout is the default Options.DialTimeout.
@@ -118,6 +123,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	if opts.DenyHold <= 0 {
 		opts.DenyHold = DefaultDenyHold
+	}
+	if opts.MaxHeld <= 0 {
+		opts.MaxHeld = DefaultMaxHeld
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, reg: opts.Registry,
