@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"testing"
+	"time"
 
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/proxy"
@@ -55,4 +57,44 @@ endpoints:
 	reply, _ := io.ReadAll(conn)
 	fmt.Println(addr, string(reply))
 	// Output: 127.77.1.10:8443 hello through PrivateLink
+}
+
+// The locked-down example of examples/ works as its comments say: a
+// known client reaches the service once the endpoint is accepted; a client
+// outside sg-client does not.
+func TestLockedDownExample(t *testing.T) {
+	cfg, err := config.Load("../examples/locked-down.yaml", config.Override{Key: "admin.listen", Value: "off"}, config.Override{Key: "flow_logs.path", Value: ""}, config.Override{Key: "deny_action", Value: "reset"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.Start(cfg, proxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const ep = "vpce-0a1b2c3d4e5f60718"
+	if st := srv.Endpoint(ep).State; st != proxy.EndpointPendingAcceptance {
+		t.Fatalf("endpoint %s, want pendingAcceptance", st)
+	}
+	if err := srv.Accept(ep); err != nil {
+		t.Fatal(err)
+	}
+	try := func(client string) ([]byte, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(client)}, Timeout: 2 * time.Second}
+		c, err := d.Dial("tcp", "127.0.22.10:443")
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte("locked"))
+		c.(*net.TCPConn).CloseWrite()
+		return io.ReadAll(c)
+	}
+	if got, err := try("127.0.21.50"); err != nil || string(got) != "locked" {
+		t.Fatalf("known client: %q, %v", got, err)
+	}
+	if got, err := try("127.0.21.200"); err == nil && len(got) > 0 {
+		t.Fatalf("a client outside sg-client got %q", got)
+	}
 }
