@@ -2,8 +2,8 @@ package conntrack
 
 import (
 	"errors"
-	"net"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -28,7 +28,7 @@ func (c TCPCounters) Counters() Counters {
 // ReadTCPInfo reads c's TCP_INFO counters without touching its data, so a
 // spliced connection can be sampled from another goroutine. It fails once
 // the socket is closed: sample before closing to keep the final counts.
-func ReadTCPInfo(c *net.TCPConn) (TCPCounters, error) {
+func ReadTCPInfo(c syscall.Conn) (TCPCounters, error) {
 	var info unix.TCPInfo
 	if err := readTCPInfo(c, &info); err != nil {
 		return TCPCounters{}, err
@@ -49,7 +49,7 @@ var errSocket = errors.New("tcp info: the socket cannot be read (closed?)")
 
 // readTCPInfo fills info with getsockopt(TCP_INFO) into caller-owned
 // memory: sampling allocates nothing but the closure.
-func readTCPInfo(c *net.TCPConn, info *unix.TCPInfo) error {
+func readTCPInfo(c syscall.Conn, info *unix.TCPInfo) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return errSocket
@@ -79,7 +79,7 @@ type Relay interface {
 // do) to keep the final counts close. Embed it next to the Entry and set
 // Entry.Stats = &stats: no allocation.
 type ConnStats struct {
-	Client, Target *net.TCPConn
+	Client, Target syscall.Conn // *net.TCPConn or any socket
 	Relay          Relay
 
 	mu   sync.Mutex

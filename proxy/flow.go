@@ -122,7 +122,7 @@ const maxPortTries = 4
 // connect takes a source port from the pool of (node, target), checks the
 // provider-side rules for it and dials the target from node:port (SPEC §4
 // steps 4–6). On failure the client has been answered and false returned.
-func (f *flow) connect(client *net.TCPConn) (*net.TCPConn, bool) {
+func (f *flow) connect(client *net.TCPConn) (*socket, bool) {
 	r := f.r
 	pool, err := f.s.pool(r, f.t)
 	if err != nil {
@@ -213,7 +213,7 @@ func (f *flow) dialFailed(client *net.TCPConn, err error) {
 
 // prepareHeader writes the PROXY v2 header right after the dial (placement
 // "connect") or sets it up to go with the client's first bytes.
-func (f *flow) prepareHeader(target *net.TCPConn) bool {
+func (f *flow) prepareHeader(target *socket) bool {
 	tg := f.r.tg.cfg.Load()
 	if !tg.ProxyProtocolV2 {
 		return true
@@ -234,10 +234,11 @@ func (f *flow) AppendHeader(b []byte) []byte {
 }
 
 // end finishes a flow that never reached the relay: the client gets an RST.
-func (f *flow) end(client, target *net.TCPConn) {
+func (f *flow) end(client *net.TCPConn, target *socket) {
 	resetConn(client)
 	if target != nil {
-		resetConn(target)
+		target.SetLinger(0)
+		target.Close()
 	}
 	if f.pool != nil {
 		f.pool.Release(f.ct.Node.Port())

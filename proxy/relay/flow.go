@@ -2,7 +2,6 @@ package relay
 
 import (
 	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +38,17 @@ type HalfCloser interface {
 	FlowHalfClosed(*Flow)
 }
 
+// Conn is a connected stream socket the relay moves bytes for:
+// *net.TCPConn, or any socket with the same controls (privlink dials its
+// targets with raw system calls).
+type Conn interface {
+	SyscallConn() (syscall.RawConn, error)
+	SetReadDeadline(t time.Time) error
+	SetLinger(sec int) error
+	CloseWrite() error
+	Close() error
+}
+
 // Causes of a flow's end besides a clean close (nil) and ErrClosed.
 var (
 	ErrResetA  = errors.New("relay: reset by A")
@@ -51,7 +61,7 @@ var (
 // Flow is one relayed pair: A is the client side, B the target side. Set
 // the exported fields, then pass it to Engine.Start; a Flow is not reused.
 type Flow struct {
-	A, B  *net.TCPConn
+	A, B  Conn
 	Owner Owner
 	// IdleTimeout expires the flow after no traffic either way (0 = never).
 	IdleTimeout time.Duration
@@ -175,7 +185,7 @@ func (f *Flow) abort(cause error, reset bool) {
 	f.once.Do(func() { f.cause, first = cause, true })
 	if first {
 		f.closing()
-		for _, c := range []*net.TCPConn{f.A, f.B} {
+		for _, c := range []Conn{f.A, f.B} {
 			if reset {
 				c.SetLinger(0)
 			}
@@ -260,7 +270,7 @@ func (f *Flow) checkIdle(now int64) {
 }
 
 // segsIn returns the segments the socket received, or 0.
-func segsIn(c *net.TCPConn) uint64 {
+func segsIn(c Conn) uint64 {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0
@@ -285,7 +295,7 @@ const (
 // dir is one direction of a flow: it reads src and writes dst.
 type dir struct {
 	f            *Flow
-	src, dst     *net.TCPConn
+	src, dst     Conn
 	srcRC, dstRC syscall.RawConn
 	fd           int // src's descriptor, the epoll and slot key while src is open
 	gen          uint32
@@ -304,7 +314,7 @@ type dir struct {
 	spliced bool
 }
 
-func (d *dir) init(f *Flow, src, dst *net.TCPConn, srcRC, dstRC syscall.RawConn) {
+func (d *dir) init(f *Flow, src, dst Conn, srcRC, dstRC syscall.RawConn) {
 	d.f, d.src, d.dst, d.srcRC, d.dstRC = f, src, dst, srcRC, dstRC
 	d.fd = -1
 	srcRC.Control(func(fd uintptr) { d.fd = int(fd) })
