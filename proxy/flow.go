@@ -152,7 +152,7 @@ func (f *flow) connect(client *net.TCPConn) (*socket, bool) {
 				return nil, false
 			}
 		}
-		target, err := f.s.dial(f.ct.Node, f.ct.Target)
+		target, err := f.s.dial(f.ct.Node, f.ct.Target, f.s.opts.DialTimeout)
 		if err == nil {
 			r.svc.dialDuration.Observe(time.Since(t0).Seconds())
 			return target, true

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -88,9 +87,7 @@ func (s *Server) probe(t *target, hc config.HealthCheck) (reason, desc string) {
 		port = hc.Port
 	}
 	dst := netip.AddrPortFrom(t.addr.Addr(), port)
-	ctx, cancel := context.WithTimeout(s.ctx, hc.Timeout.D())
-	defer cancel()
-	var c net.Conn
+	var c *socket
 	var err error
 	for range 3 { // another socket may hold the port towards this target
 		src := healthPort()
@@ -98,20 +95,19 @@ func (s *Server) probe(t *target, hc config.HealthCheck) (reason, desc string) {
 			// AWS drops the SYN; the check times out.
 			return ReasonTimeout, fmt.Sprintf("health check from %s denied at %s (%s)", node, hop, rule)
 		}
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(node, src)), KeepAlive: -1, Control: reuseAddr}
-		if c, err = d.DialContext(ctx, "tcp", dst.String()); !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		if c, err = s.dial(netip.AddrPortFrom(node, src), dst, hc.Timeout.D()); !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EADDRNOTAVAIL) {
 			break
 		}
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return ReasonTimeout, "Request timed out"
 		}
 		return ReasonConnectionError, fmt.Sprintf("Health checks failed: %v", unwrapOpError(err))
 	}
 	defer c.Close()
 	if t.g.cfg.Load().ProxyProtocolV2 {
-		c.SetWriteDeadline(time.Now().Add(hc.Timeout.D()))
+		c.f.SetWriteDeadline(time.Now().Add(hc.Timeout.D()))
 		if _, err := c.Write(ppv2.AppendLocal(make([]byte, 0, 128))); err != nil {
 			return ReasonConnectionError, fmt.Sprintf("Health checks failed: %v", unwrapOpError(err))
 		}

@@ -57,8 +57,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// stopHealth ends health checks and pending deregistrations.
+// stopHealth ends health checks (aborting probes in progress: every flow
+// has ended by now) and pending deregistrations.
 func (s *Server) stopHealth() {
+	s.abortDials()
 	for _, g := range s.allGroups() {
 		g.mu.Lock()
 		for _, t := range g.targets {

@@ -18,8 +18,8 @@ import (
 // addresses are known needs none of (address parsing, a context and a
 // timer, getsockname and getpeername) — a third of the dial's cost. A
 // forced shutdown aborts dials in progress through their sockets
-// (abortDials).
-func (s *Server) dial(from, target netip.AddrPort) (*socket, error) {
+// (abortDials). Flows and health checks both dial through it.
+func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*socket, error) {
 	local, remote := sockaddr(from), sockaddr(target)
 	family := unix.AF_INET
 	if from.Addr().Is6() {
@@ -50,7 +50,7 @@ func (s *Server) dial(from, target netip.AddrPort) (*socket, error) {
 	f := os.NewFile(uintptr(fd), "tcp")
 	if err := unix.Connect(fd, remote); err != nil {
 		if err == unix.EINPROGRESS {
-			err = waitConnected(f, s.opts.DialTimeout)
+			err = waitConnected(f, timeout)
 		} else {
 			err = os.NewSyscallError("connect", err)
 		}
@@ -172,23 +172,6 @@ func (s *Server) abortDials() {
 	for fd := range s.dials.fds {
 		unix.Shutdown(fd, unix.SHUT_RDWR)
 	}
-}
-
-// reuseAddr sets SO_REUSEADDR on a socket that binds a node IP and an
-// explicit port: many connections share a node port towards different
-// targets, as the per-target port budget assumes, and a port can be bound
-// again while an earlier connection from it is in TIME_WAIT. (Binding port
-// 0 instead would make the kernel scan the port space for a port no socket
-// on the node IP holds, which got slower with every TIME_WAIT socket and
-// dominated the connection rate.)
-func reuseAddr(_, _ string, c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	}); err != nil {
-		return err
-	}
-	return serr
 }
 
 // resetConn closes c with an RST instead of a FIN.

@@ -21,12 +21,10 @@ const (
 	StateDraining  = "draining"
 	StateUnused    = "unused"
 
-	ReasonRegistration    = "Elb.RegistrationInProgress"
 	ReasonInitialHealth   = "Elb.InitialHealthChecking"
 	ReasonFailedHealth    = "Target.FailedHealthChecks"
 	ReasonDeregistration  = "Target.DeregistrationInProgress"
 	ReasonNotRegistered   = "Target.NotRegistered"
-	ReasonHealthDisabled  = "Target.HealthCheckDisabled"
 	ReasonTimeout         = "Target.Timeout"
 	ReasonConnectionError = "Target.ConnectionError"
 )

@@ -12,10 +12,11 @@ import (
 // maxChunk is the most one splice asks for; the pipe's capacity is the real bound.
 const maxChunk = 1 << 20
 
-// firstDataSize bounds the client's first read when a header must go with it.
-const firstDataSize = 16 << 10
+// msgBufSize is the capacity of the buffers of readBuf (plus room for a
+// PROXY header): the first bytes of a flow with a header, and small messages.
+const msgBufSize = 16 << 10
 
-var firstBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256+firstDataSize); return &b }}
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256+msgBufSize); return &b }}
 
 var errPark = errors.New("relay: park")
 
@@ -131,7 +132,7 @@ func (d *dir) spliceIn(fd int) (int, error) {
 // splice for good. The buffer goes back to the pool when src has no data.
 func (d *dir) readBuf(fd int) (int, error) {
 	if d.buf == nil {
-		d.buf = firstBufs.Get().(*[]byte)
+		d.buf = msgBufs.Get().(*[]byte)
 	}
 	b := (*d.buf)[:0]
 	if d.first {
@@ -143,7 +144,7 @@ func (d *dir) readBuf(fd int) (int, error) {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			firstBufs.Put(d.buf)
+			msgBufs.Put(d.buf)
 			d.buf = nil
 			return 0, err
 		case nil:
@@ -201,7 +202,7 @@ func (d *dir) writeBuf(fd int) error {
 	}
 	*d.buf, d.bufN, d.first = (*d.buf)[:0], 0, false
 	if d.spliced {
-		firstBufs.Put(d.buf)
+		msgBufs.Put(d.buf)
 		d.buf = nil
 	}
 	return nil

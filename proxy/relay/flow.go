@@ -345,7 +345,7 @@ func (d *dir) releasePipe() {
 		d.p = nil
 	}
 	if d.buf != nil {
-		firstBufs.Put(d.buf)
+		msgBufs.Put(d.buf)
 		d.buf = nil
 	}
 }
