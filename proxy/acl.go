@@ -14,11 +14,11 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// rebuildRules compiles the rules of cfg together with the targets
+// compileRules compiles the rules of cfg together with the targets
 // registered over the API (their security groups and subnets matter on the
-// provider side) and swaps them in. Callers serialise it (reloadMu or the
-// group lock of a registration).
-func (s *Server) rebuildRules(cfg *config.Config) *acl.Evaluator {
+// provider side). The caller swaps them in (s.rules) with the generation
+// they belong to.
+func (s *Server) compileRules(cfg *config.Config) *acl.Evaluator {
 	eff := *cfg
 	eff.Services = make([]config.Service, len(cfg.Services))
 	for i, sv := range cfg.Services {
@@ -45,9 +45,7 @@ func (s *Server) rebuildRules(cfg *config.Config) *acl.Evaluator {
 		}
 		eff.Services[i] = sv
 	}
-	ev := acl.Compile(&eff)
-	s.rules.Store(ev)
-	return ev
+	return acl.Compile(&eff)
 }
 
 func (s *Server) lookupGroup(key string) *targetGroup {

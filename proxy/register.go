@@ -132,7 +132,7 @@ func (s *Server) Register(group, service string, specs []TargetSpec) error {
 		tt.fromAPI = true
 	}
 	g.mu.Unlock()
-	s.rebuildRules(s.top.Load().cfg)
+	s.rules.Store(s.compileRules(s.top.Load().cfg))
 	g.mu.Lock()
 	s.reselect(g)
 	g.mu.Unlock()

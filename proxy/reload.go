@@ -104,6 +104,7 @@ func (s *Server) reload(cfg *config.Config) error {
 
 	// Swap: from here on new connections use the new generation.
 	s.top.Store(top)
+	s.rules.Store(top.rules)
 	s.mu.Lock()
 	var removed []*net.TCPListener
 	for addr, ln := range s.listeners {

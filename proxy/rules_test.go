@@ -289,3 +289,42 @@ func TestHealthChecksObeyRules(t *testing.T) {
 		t.Fatalf("target %+v: want Target.FailedHealthChecks naming target_sg_ingress", ti)
 	}
 }
+
+// A reload that fails (here: a listener port already in use) changes no
+// rule: the old generation's rules still decide new connections.
+func TestFailedReloadKeepsRules(t *testing.T) {
+	p := labNet()
+	open := rulesCase{}
+	parse := func(y string) *config.Config {
+		cfg, err := config.Parse("rules.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	srv, err := Start(parse(open.yaml(p)), Options{Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	blocker, err := net.Listen("tcp", p+".1.10:8444")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	closed := rulesCase{vars: map[string]string{"TARGET_SGS": "[sg-none]", "SGS": "  - {id: sg-none}"}}
+	bad := strings.Replace(closed.yaml(p), "listeners: [{port: 8443, target_group: tg}]",
+		"listeners: [{port: 8443, target_group: tg}, {port: 8444, target_group: tg}]", 1)
+	if err := srv.Reload(parse(bad)); err == nil {
+		t.Fatal("reload onto a used port succeeded")
+	}
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(p + ".5.50:0")), Timeout: 2 * time.Second}
+	c, err := d.Dial("tcp", p+".1.10:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := echo(t, c.(*net.TCPConn), "old rules"); err != nil {
+		t.Fatalf("after a failed reload: %v", err)
+	}
+}

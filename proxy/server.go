@@ -140,7 +140,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.ports = conntrack.NewPorts(nil)
 	s.table = conntrack.NewTable(conntrack.TableOptions{})
 	s.reg.MustRegister(portCollector{s})
-	s.top.Store(s.compile(cfg))
+	top := s.compile(cfg)
+	s.top.Store(top)
+	s.rules.Store(top.rules)
 	s.m.reloadOK.Set(1)
 	return s, nil
 }

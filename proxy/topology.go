@@ -16,6 +16,7 @@ type topology struct {
 	// listenKeys names the config key of each listening address, for errors.
 	listenKeys map[netip.AddrPort]string
 	builtins   []builtinTarget
+	rules      *acl.Evaluator // made live (Server.rules) with the generation
 }
 
 // route is everything a connection accepted on one endpoint interface
@@ -52,7 +53,8 @@ func groupKey(service, name string) string { return service + "/" + name }
 // reconciled by apply once the generation's sockets are open).
 func (s *Server) compile(cfg *config.Config) *topology {
 	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{}}
-	rules := s.rebuildRules(cfg)
+	rules := s.compileRules(cfg)
+	t.rules = rules
 	for i := range cfg.Services {
 		sv := &cfg.Services[i]
 		for j := range sv.TargetGroups {
