@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -661,5 +662,42 @@ func TestDenyDropHoldIsBounded(t *testing.T) {
 	}, "two held connections")
 	if err := resetSeen(l.tryDial("1.60", "1.10")); err != nil {
 		t.Fatalf("third denied connection: %v", err)
+	}
+}
+
+// A reload that fails leaves no trace of what it would have added: its new
+// endpoint is unknown to the API and no notification mentions it.
+func TestFailedReloadAddsNoEndpoint(t *testing.T) {
+	wh := newWebhook(t)
+	l := newLab(t, false, config.PlacementFirstData,
+		"admin:", fmt.Sprintf("notifications: [{service: vpce-svc-03d5ebb7d9579a2b3, url: %q, events: [Connect, Delete]}]\nadmin:", wh.url))
+	l.start()
+	blocker, err := net.Listen("tcp", l.p+".1.11:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	y := strings.ReplaceAll(strings.Replace(l.yaml, "endpoints:", `endpoints:
+  - id: vpce-0aaaaaaaaaaaaaaaa
+    service: vpce-svc-03d5ebb7d9579a2b3
+    security_groups: [sg-endpoint]
+    interfaces: [{subnet: subnet-c1, ip: P.1.11}]`, 1), "P.", l.p+".")
+	bad, err := config.Parse("bad.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.srv.Reload(bad); err == nil {
+		t.Fatal("reload onto a used address succeeded")
+	}
+	if err := l.srv.Accept("vpce-0aaaaaaaaaaaaaaaa"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("accept of the failed reload's endpoint: %v, want not found", err)
+	}
+	good, _ := config.Parse("good.yaml", []byte(l.yaml))
+	if err := l.srv.Reload(good); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := wh.wait(t, 1); fmt.Sprint(got) != "[Connect:available]" {
+		t.Fatalf("notifications %v, want only the first endpoint's Connect", got)
 	}
 }

@@ -69,6 +69,9 @@ func (s *Server) reload(cfg *config.Config) error {
 		for _, a := range opened {
 			s.stopBuiltin(a)
 		}
+		// compile created the runtime of new target groups and endpoints:
+		// forget them again (nothing was announced or health-checked yet).
+		s.apply(old)
 	}
 	for _, b := range top.builtins {
 		if s.hasBuiltin(b.addr) {
@@ -213,6 +216,9 @@ func (s *Server) applyEndpoints(cfg *config.Config) {
 		s.notify("Connect", e)
 	}
 	for _, e := range deleted {
+		if !e.announced {
+			continue // created by a reload that failed: never seen outside
+		}
 		e.mu.Lock()
 		e.set(EndpointDeleted, "removed from the configuration")
 		e.mu.Unlock()
