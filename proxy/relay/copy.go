@@ -18,30 +18,35 @@ const msgBufSize = 16 << 10
 
 var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256+msgBufSize); return &b }}
 
-var errPark = errors.New("relay: park")
-
 // dirIO is the state of one run of a direction: the callbacks handed to the
 // sockets' RawConn and their results. It is made once per run (a wake-up),
 // not per read or write: the data path allocates nothing per message.
 type dirIO struct {
-	d          *dir
-	n          int
-	rerr, werr error
-	read       func(fd uintptr) bool
-	write      func(fd uintptr) bool
+	d    *dir
+	step step
+	n    int   // bytes read by the last read (stepBlocked: still to count)
+	err  error // stepReadErr, stepWriteErr
+	werr error // set by forward
+	// pump reads src and forwards what it read (src's RawConn.Read);
+	// forward writes to dst (dst's RawConn.Control or Write).
+	pump, forward func(fd uintptr) bool
+	forwardNow    func(fd uintptr)
 }
+
+// step is how a pump ended.
+type step uint8
+
+const (
+	stepEOF      step = iota // src sent its FIN
+	stepReadErr              // reading src failed
+	stepWriteErr             // writing dst failed
+	stepBlocked              // dst took only part of the data: wait until it takes the rest
+	stepExpired              // the flow expired while data was being read
+)
 
 func (d *dir) newIO() *dirIO {
 	x := &dirIO{d: d}
-	x.read = func(fd uintptr) bool {
-		if d.spliced && !d.first {
-			x.n, x.rerr = d.spliceIn(int(fd))
-		} else {
-			x.n, x.rerr = d.readBuf(int(fd))
-		}
-		return x.rerr != unix.EAGAIN
-	}
-	x.write = func(fd uintptr) bool {
+	x.forward = func(fd uintptr) bool {
 		if d.buf != nil {
 			x.werr = d.writeBuf(int(fd))
 		} else {
@@ -49,7 +54,59 @@ func (d *dir) newIO() *dirIO {
 		}
 		return x.werr != unix.EAGAIN
 	}
+	x.forwardNow = func(fd uintptr) { x.forward(fd) }
+	x.pump = x.pumpOnce
 	return x
+}
+
+// pumpOnce moves what src has to dst without leaving the poller's wait on
+// src: read, write, and read again only while reads fill the buffer. A
+// read shorter than the buffer emptied the socket's receive queue (TCP
+// copies all it holds, up to the length asked), and anything arriving
+// after it marks src readable again, so the direction waits at once
+// instead of probing with a read that returns EAGAIN. Splice reads always
+// go on until EAGAIN: a pipe fills by slots as well as by bytes. It returns
+// false to wait for src, true when the run must leave the wait (x.step).
+func (x *dirIO) pumpOnce(fd uintptr) bool {
+	d := x.d
+	for {
+		var drained bool
+		if d.spliced && !d.first {
+			x.n, x.err = d.spliceIn(int(fd))
+		} else {
+			x.n, drained, x.err = d.readBuf(int(fd))
+		}
+		switch {
+		case x.err == unix.EAGAIN:
+			return false
+		case x.err != nil:
+			x.step = stepReadErr
+			return true
+		case x.n == 0:
+			x.step = stepEOF
+			return true
+		case d.f.expired.Load():
+			x.step = stepExpired
+			return true
+		}
+		x.werr = nil
+		if err := d.dstRC.Control(x.forwardNow); err != nil {
+			x.werr = err
+		}
+		switch {
+		case x.werr == unix.EAGAIN:
+			x.step = stepBlocked
+			return true
+		case x.werr != nil:
+			x.err, x.step = x.werr, stepWriteErr
+			return true
+		}
+		d.sent(x.n)
+		if drained {
+			d.releaseBuf()
+			return false
+		}
+	}
 }
 
 // run relays src → dst until EOF, an error, or parking.
@@ -60,9 +117,9 @@ func (d *dir) run() {
 	}
 	x := d.newIO()
 	for {
-		n, err := d.fill(x)
+		err := d.srcRC.Read(x.pump)
 		switch {
-		case err == errPark:
+		case err != nil && d.parkReq.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 			if d.park() {
 				return
 			}
@@ -70,35 +127,35 @@ func (d *dir) run() {
 		case err != nil:
 			d.fail(err, true)
 			return
-		case n == 0:
+		}
+		switch x.step {
+		case stepEOF:
 			d.eof()
 			return
-		}
-		if d.f.expired.Load() {
+		case stepReadErr:
+			d.fail(x.err, true)
+			return
+		case stepWriteErr:
+			d.fail(x.err, false)
+			return
+		case stepExpired:
 			// The flow expired while these bytes were being read: they
 			// are not forwarded, and their sender gets the RST.
 			d.resetAfterExpiry()
 			return
-		}
-		if err := d.drain(x, n); err != nil {
-			d.fail(err, false)
-			return
+		case stepBlocked:
+			if err := d.drain(x); err != nil {
+				d.fail(err, false)
+				return
+			}
 		}
 	}
 }
 
-// fill waits for data on src and moves it into the pipe (or, for the first
-// bytes of a flow with a header and for small messages, into a buffer). It
-// returns 0 at EOF.
-func (d *dir) fill(x *dirIO) (int, error) {
-	err := d.srcRC.Read(x.read)
-	switch {
-	case err != nil && d.parkReq.Load() && errors.Is(err, os.ErrDeadlineExceeded):
-		return 0, errPark
-	case err != nil:
-		return 0, err
-	}
-	return x.n, x.rerr
+// sent counts n bytes forwarded.
+func (d *dir) sent(n int) {
+	d.n.Add(uint64(n))
+	d.active.Store(d.f.e.now.Load())
 }
 
 func (d *dir) spliceIn(fd int) (int, error) {
@@ -130,7 +187,7 @@ func (d *dir) spliceIn(fd int) (int, error) {
 // for which read and write cost less than moving pages through a pipe. A
 // read that fills the buffer shows bulk traffic: the direction switches to
 // splice for good. The buffer goes back to the pool when src has no data.
-func (d *dir) readBuf(fd int) (int, error) {
+func (d *dir) readBuf(fd int) (n int, drained bool, err error) {
 	if d.buf == nil {
 		d.buf = msgBufs.Get().(*[]byte)
 	}
@@ -139,35 +196,41 @@ func (d *dir) readBuf(fd int) (int, error) {
 		b = d.f.Owner.AppendHeader(b)
 	}
 	for {
-		n, err := unix.Read(fd, b[len(b):cap(b)])
+		n, err = unix.Read(fd, b[len(b):cap(b)])
 		switch err {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			msgBufs.Put(d.buf)
-			d.buf = nil
-			return 0, err
+			d.releaseBuf()
+			return 0, true, err
 		case nil:
 			if len(b)+n == cap(b) {
 				d.spliced = true
 			}
 			*d.buf = b[:len(b)+n]
 		}
-		return n, err
+		return n, len(b)+n < cap(b), err
 	}
 }
 
-// drain writes the n bytes just read to dst.
-func (d *dir) drain(x *dirIO, n int) error {
-	err := d.dstRC.Write(x.write)
+// releaseBuf gives the message buffer back while the direction waits.
+func (d *dir) releaseBuf() {
+	if d.buf != nil {
+		msgBufs.Put(d.buf)
+		d.buf = nil
+	}
+}
+
+// drain waits until dst has taken the rest of what the pump read.
+func (d *dir) drain(x *dirIO) error {
+	err := d.dstRC.Write(x.forward)
 	if err == nil {
 		err = x.werr
 	}
 	if err != nil {
 		return err
 	}
-	d.n.Add(uint64(n))
-	d.active.Store(d.f.e.now.Load())
+	d.sent(x.n)
 	return nil
 }
 
@@ -202,8 +265,7 @@ func (d *dir) writeBuf(fd int) error {
 	}
 	*d.buf, d.bufN, d.first = (*d.buf)[:0], 0, false
 	if d.spliced {
-		msgBufs.Put(d.buf)
-		d.buf = nil
+		d.releaseBuf()
 	}
 	return nil
 }

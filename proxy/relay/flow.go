@@ -344,8 +344,5 @@ func (d *dir) releasePipe() {
 		d.f.e.pipes.put(d.p)
 		d.p = nil
 	}
-	if d.buf != nil {
-		msgBufs.Put(d.buf)
-		d.buf = nil
-	}
+	d.releaseBuf()
 }

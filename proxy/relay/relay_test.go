@@ -357,3 +357,108 @@ func TestServeLingersThenParks(t *testing.T) {
 	server.Close()
 	o.wait(t)
 }
+
+// TestSmallMessagesNeverStall: a direction that reads less than its buffer
+// waits at once, without the read that would return EAGAIN; no message may
+// then be left in a socket. Ping-pong of sizes around the buffer's (the
+// last ones switch the direction to splice), messages written in pieces,
+// and a last message whose FIN arrives with it.
+func TestSmallMessagesNeverStall(t *testing.T) {
+	e := newEngine(t, Options{ParkAfter: 20 * time.Millisecond})
+	o := newOwner()
+	r := start(t, e, o, nil)
+	echo := func(c *net.TCPConn) {
+		b := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(b)
+			if err != nil {
+				c.CloseWrite()
+				return
+			}
+			c.Write(b[:n])
+		}
+	}
+	go echo(r.server)
+	var sent uint64
+	sizes := []int{1, 64, 1, 1500, 64, msgBufSize - 1, 7, msgBufSize, msgBufSize + 1, 20000, 3, 100 << 10, 64}
+	for i, size := range sizes {
+		msg := bytes.Repeat([]byte{byte('a' + i)}, size)
+		if i%3 == 1 { // in two pieces, the second after the first was relayed
+			r.client.Write(msg[:size/2])
+			time.Sleep(2 * time.Millisecond)
+			r.client.Write(msg[size/2:])
+		} else {
+			r.client.Write(msg)
+		}
+		if i == 4 {
+			time.Sleep(60 * time.Millisecond) // both directions park in between
+		}
+		got := make([]byte, size)
+		if _, err := io.ReadFull(r.client, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d (%d bytes): echoed %d bytes, %v", i, size, len(got), err)
+		}
+		sent += uint64(size)
+	}
+	r.client.Write([]byte("last"))
+	r.client.CloseWrite()
+	if got, err := io.ReadAll(r.client); err != nil || string(got) != "last" {
+		t.Fatalf("after the FIN the client got %q, %v", got, err)
+	}
+	f := o.wait(t)
+	if ab, ba := f.Bytes(); ab != sent+4 || ba != sent+4 || f.Cause() != nil {
+		t.Fatalf("bytes %d/%d, cause %v; want %d both ways and a clean close", ab, ba, f.Cause(), sent+4)
+	}
+}
+
+// TestFullReadsReadOn: a read that fills the buffer does not show an empty
+// socket; the direction reads on (here into splice) for the rest of a
+// message queued whole while the direction was parked.
+func TestFullReadsReadOn(t *testing.T) {
+	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	o := newOwner()
+	r := start(t, e, o, nil)
+	for i, size := range []int{20000, 3 * msgBufSize} {
+		time.Sleep(40 * time.Millisecond) // parked
+		msg := bytes.Repeat([]byte{byte('a' + i)}, size)
+		r.client.Write(msg)
+		r.server.SetReadDeadline(time.Now().Add(2 * time.Second))
+		got := make([]byte, size)
+		if n, err := io.ReadFull(r.server, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: the target got %d of %d bytes (%v)", i, n, size, err)
+		}
+	}
+}
+
+// TestSlowReaderBackpressure: when the target's socket takes only part of
+// a small message, the direction waits for it to drain; nothing is lost or
+// reordered, and the relay never reads ahead more than one message.
+func TestSlowReaderBackpressure(t *testing.T) {
+	e := newEngine(t, Options{})
+	o := newOwner()
+	r := start(t, e, o, func(f *Flow) {
+		f.B.(*net.TCPConn).SetWriteBuffer(4096)
+	})
+	r.server.SetReadBuffer(4096)
+	var want bytes.Buffer
+	for i := range 60 {
+		want.Write(bytes.Repeat([]byte{byte(i)}, 900))
+	}
+	go func() {
+		for i := range 60 {
+			if _, err := r.client.Write(want.Bytes()[i*900 : (i+1)*900]); err != nil {
+				break
+			}
+			if i%20 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		r.client.CloseWrite()
+	}()
+	time.Sleep(200 * time.Millisecond) // the relay's writes to B block meanwhile
+	got, err := io.ReadAll(r.server)
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("server got %d bytes (%v), want %d in order", len(got), err, want.Len())
+	}
+	r.server.Close()
+	o.wait(t)
+}
