@@ -5,9 +5,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/internal/rawsock"
 )
 
 // TCPCounters are a socket's kernel counters from TCP_INFO.
@@ -54,12 +55,8 @@ func readTCPInfo(c syscall.Conn, info *unix.TCPInfo) error {
 	if err != nil {
 		return errSocket
 	}
-	var errno unix.Errno
-	if rc.Control(func(fd uintptr) {
-		n := uint32(unix.SizeofTCPInfo)
-		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_TCP, unix.TCP_INFO,
-			uintptr(unsafe.Pointer(info)), uintptr(unsafe.Pointer(&n)), 0)
-	}) != nil || errno != 0 {
+	var ierr error
+	if rc.Control(func(fd uintptr) { ierr = rawsock.TCPInfo(int(fd), info) }) != nil || ierr != nil {
 		return errSocket
 	}
 	return nil

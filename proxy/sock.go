@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/internal/rawsock"
 )
 
 // dial connects to the target from the node's IP and allocated port, so
@@ -20,7 +22,6 @@ import (
 // forced shutdown aborts dials in progress through their sockets
 // (abortDials). Flows and health checks both dial through it.
 func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*socket, error) {
-	local, remote := sockaddr(from), sockaddr(target)
 	family := unix.AF_INET
 	if from.Addr().Is6() {
 		family = unix.AF_INET6
@@ -37,18 +38,18 @@ func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*sock
 		return nil, ErrServerClosed
 	}
 	defer s.dials.remove(fd)
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+	if err := rawsock.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("setsockopt", err)
 	}
-	if err := unix.Bind(fd, local); err != nil {
+	if err := rawsock.Bind(fd, from); err != nil {
 		unix.Close(fd)
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(from), Addr: net.TCPAddrFromAddrPort(target), Err: os.NewSyscallError("bind", err)}
 	}
 	// Registered with the netpoller before the connect (the fd is
 	// non-blocking), so the connect's completion is never missed.
 	f := os.NewFile(uintptr(fd), "tcp")
-	if err := unix.Connect(fd, remote); err != nil {
+	if err := rawsock.Connect(fd, target); err != nil {
 		if err == unix.EINPROGRESS {
 			err = waitConnected(f, timeout)
 		} else {
@@ -59,7 +60,7 @@ func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*sock
 			return nil, &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(from), Addr: net.TCPAddrFromAddrPort(target), Err: err}
 		}
 	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	return &socket{f: f}, nil
 }
 
@@ -73,7 +74,7 @@ func waitConnected(f *os.File, timeout time.Duration) error {
 	f.SetWriteDeadline(time.Now().Add(timeout))
 	var serr error
 	err = rc.Write(func(fd uintptr) bool {
-		v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		v, err := rawsock.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
 		switch {
 		case err != nil:
 			serr = os.NewSyscallError("getsockopt", err)
@@ -82,21 +83,13 @@ func waitConnected(f *os.File, timeout time.Duration) error {
 			serr = os.NewSyscallError("connect", unix.Errno(v))
 			return true
 		}
-		_, perr := unix.Getpeername(int(fd))
-		return perr == nil
+		return rawsock.Connected(int(fd))
 	})
 	f.SetWriteDeadline(time.Time{})
 	if err != nil {
 		return err // os.ErrDeadlineExceeded: the dial timed out
 	}
 	return serr
-}
-
-func sockaddr(ap netip.AddrPort) unix.Sockaddr {
-	if ap.Addr().Is4() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	}
-	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 }
 
 // socket is a connection privlink dialled itself. It has the controls the
@@ -110,7 +103,7 @@ func (c *socket) Close() error                          { return c.f.Close() }
 
 // CloseWrite sends a FIN (a half-close).
 func (c *socket) CloseWrite() error {
-	return c.control(func(fd int) error { return unix.Shutdown(fd, unix.SHUT_WR) })
+	return c.control(func(fd int) error { return rawsock.Shutdown(fd, unix.SHUT_WR) })
 }
 
 // SetLinger as on net.TCPConn; 0 makes Close send an RST.

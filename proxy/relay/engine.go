@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/internal/rawsock"
 )
 
 // Options tune an Engine. The zero value is usable.
@@ -146,7 +148,7 @@ func (e *Engine) pollLoop() {
 		var n int
 		var werr error
 		err := rc.Read(func(fd uintptr) bool {
-			n, werr = unix.EpollWait(int(fd), events, 0)
+			n, werr = rawsock.EpollPoll(int(fd), events)
 			return n > 0 || (werr != nil && werr != unix.EINTR)
 		})
 		if err == nil {
