@@ -100,8 +100,7 @@ func TestConnStatsMatchTraffic(t *testing.T) {
 	}
 	defer proxySide.Close()
 	tb := NewTable(TableOptions{})
-	var stats ConnStats
-	stats.Client = proxySide
+	stats := ConnStats{Src: SocketPair{Client: proxySide}}
 	e := testEntry(1)
 	e.Stats = &stats
 	tb.Insert(e)

@@ -65,23 +65,35 @@ func readTCPInfo(c syscall.Conn, info *unix.TCPInfo) error {
 // Relay is what ConnStats reads from the relay engine; *relay.Flow
 // satisfies it.
 type Relay interface {
+	Sockets
 	Bytes() (ab, ba uint64) // payload relayed client→target and target→client
 	LastActivity() time.Time
 }
 
-// ConnStats is a Stats over a flow's two sockets: packets (and, without a
-// Relay, bytes) from TCP_INFO, payload bytes and activity from the Relay
-// when set. A socket that can no longer be read (closed) keeps its last
-// values, so sample it periodically (the flow logger's sweep and snapshots
-// do) to keep the final counts close. Embed it next to the Entry and set
-// Entry.Stats = &stats: no allocation.
+// ConnStats is a Stats over a flow's two sockets: packets (and, when Src
+// is not a Relay, bytes) from TCP_INFO; payload bytes and activity from Src
+// when it is a Relay (*relay.Flow is). A socket that can no longer be read
+// (closed) keeps its last values, so sample it periodically (the flow
+// logger's sweep and snapshots do) to keep the final counts close. Embed it
+// next to the Entry and set Entry.Stats = &stats: no allocation.
 type ConnStats struct {
-	Client, Target syscall.Conn // *net.TCPConn or any socket
-	Relay          Relay
+	Src Sockets
 
 	mu   sync.Mutex
 	last Sample
 }
+
+// Sockets gives a flow's two sockets (*net.TCPConn or any socket; nil for
+// one that is not there).
+type Sockets interface {
+	Sockets() (client, target syscall.Conn)
+}
+
+// SocketPair is Sockets over two given sockets.
+type SocketPair struct{ Client, Target syscall.Conn }
+
+// Sockets implements Sockets.
+func (p SocketPair) Sockets() (client, target syscall.Conn) { return p.Client, p.Target }
 
 // tcpInfos are scratch space for samples: kept out of ConnStats, which
 // lives as long as its connection.
@@ -91,19 +103,23 @@ var tcpInfos = sync.Pool{New: func() any { return new(unix.TCPInfo) }}
 func (c *ConnStats) Sample() Sample {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.Src == nil {
+		return c.last
+	}
+	client, target := c.Src.Sockets()
 	info := tcpInfos.Get().(*unix.TCPInfo)
-	if c.Client != nil && readTCPInfo(c.Client, info) == nil {
+	if client != nil && readTCPInfo(client, info) == nil {
 		c.last.Client = countersOf(info).Counters()
 	}
-	if c.Target != nil && readTCPInfo(c.Target, info) == nil {
+	if target != nil && readTCPInfo(target, info) == nil {
 		c.last.Target = countersOf(info).Counters()
 	}
 	tcpInfos.Put(info)
-	if c.Relay != nil {
-		ab, ba := c.Relay.Bytes()
+	if r, ok := c.Src.(Relay); ok {
+		ab, ba := r.Bytes()
 		c.last.Client.BytesIn, c.last.Target.BytesOut = ab, ab
 		c.last.Target.BytesIn, c.last.Client.BytesOut = ba, ba
-		c.last.LastActivity = c.Relay.LastActivity()
+		c.last.LastActivity = r.LastActivity()
 	}
 	return c.last
 }

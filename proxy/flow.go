@@ -75,7 +75,7 @@ func (f *flow) serve(client *net.TCPConn) {
 	}
 	f.A, f.B, f.Owner = client, target, f
 	f.IdleTimeout = r.listener.IdleTimeout.D()
-	f.st = conntrack.ConnStats{Client: client, Target: target, Relay: &f.Flow}
+	f.st = conntrack.ConnStats{Src: &f.Flow}
 	f.ct.Stats = &f.st
 	f.s.table.Insert(&f.ct)
 	f.s.table.SetState(&f.ct, conntrack.StateEstablished)

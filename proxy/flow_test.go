@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/pires/go-proxyproto/tlvparse"
@@ -399,5 +400,14 @@ func TestCloseAbortsDials(t *testing.T) {
 	}
 	if err := resetSeen(c, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFlowFitsItsSizeClass: every live connection holds one flow, so its
+// size class is memory per idle connection (docs/performance.md). 896 is a
+// Go size class; the next is 1,024.
+func TestFlowFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(flow{}); n > 896 {
+		t.Fatalf("a flow is %d bytes: above the 896-byte size class, each connection costs 128 more", n)
 	}
 }

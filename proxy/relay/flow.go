@@ -157,6 +157,9 @@ func (e *Engine) register(f *Flow) bool {
 	return true
 }
 
+// Sockets returns A and B (conntrack.RelaySockets).
+func (f *Flow) Sockets() (a, b syscall.Conn) { return f.A, f.B }
+
 // Bytes returns the bytes relayed A→B and B→A so far.
 func (f *Flow) Bytes() (ab, ba uint64) { return f.ab.n.Load(), f.ba.n.Load() }
 
