@@ -91,17 +91,34 @@ start_haproxy() {
 	HAPROXY_VERSION=$(haproxy -v | awk 'NR == 1 {print $3}')
 }
 
-# measure NAME IP ARGS...: one loadtest run, its JSON kept as $WORK/NAME.json.
+# measure NAME IP ARGS...: one loadtest run, its JSON kept as $WORK/NAME.json, with two
+# fields added: the proxy's CPU time per operation (proxy_cpu_us; null for direct) and the
+# machine's idle time per operation (idle_us; both cores, from /proc/stat); both null for
+# the stream modes, which count bytes, not operations.
 measure() {
-	local name=$1 ip=$2
+	local name=$1 ip=$2 pid="" c0=0 c1=0 i0 i1
 	shift 2
+	case $name in privlink-*) pid=$PRIVLINK_PID ;; haproxy-*) pid=$HAPROXY_PID ;; esac
+	if [[ -n $pid ]]; then c0=$(cpu_ticks "$pid"); fi
+	i0=$(idle_ticks)
 	"$WORK/privlink" loadtest --json --duration "$DUR" --source "$SOURCE" --target "$@" \
-		>"$WORK/$name.json" 2>"$WORK/$name.err" || true
-	[[ -s $WORK/$name.json ]] || die "$name: loadtest failed: $(cat "$WORK/$name.err")"
+		>"$WORK/$name.raw.json" 2>"$WORK/$name.err" || true
+	i1=$(idle_ticks)
+	if [[ -n $pid ]]; then c1=$(cpu_ticks "$pid"); fi
+	[[ -s $WORK/$name.raw.json ]] || die "$name: loadtest failed: $(cat "$WORK/$name.err")"
+	jq --arg pid "$pid" --argjson c "$((c1 - c0))" --argjson i "$((i1 - i0))" --argjson hz "$CLK_TCK" \
+		'. + {proxy_cpu_us: (if $pid == "" or .ops == 0 then null else $c / $hz * 1e6 / .ops end),
+		      idle_us: (if .ops == 0 then null else $i / $hz * 1e6 / .ops end)}' \
+		"$WORK/$name.raw.json" >"$WORK/$name.json"
+	rm "$WORK/$name.raw.json"
 	local errs
 	errs=$(jq -r '.error_total' "$WORK/$name.json")
 	if [[ $errs != 0 ]]; then log "$name ($ip): $errs errors: $(jq -c '.errors' "$WORK/$name.json")"; fi
 }
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+idle_ticks() { awk '$1 == "cpu" {print $5 + $6}' /proc/stat; }
 
 # measure_all METRIC SERVICE ARGS...: one metric on every path, back to back, so drift
 # (TIME_WAIT sockets, page cache, thermal) hits them alike. SERVICE: 1 echo, 2 sink, 3 source.
@@ -152,6 +169,17 @@ row() {
 	echo
 }
 
+# us_row LABEL JQ-EXPR METRIC: a row of absolute values in µs per operation (no ratios).
+us_row() {
+	local label=$1 expr=$2 d p
+	d=$(field direct-"$3" "$expr")
+	p=$(field privlink-"$3" "$expr")
+	printf '| %s | %s | %s |' "$label" "$(us "$d")" "$(us "$p")"
+	if [[ -n $HAPROXY_PID ]]; then printf ' %s |' "$(us "$(field haproxy-"$3" "$expr")")"; fi
+	echo
+}
+us() { if [[ $1 == null ]]; then echo -; else printf '%.1f' "$1"; fi; }
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "-" }'; }
 
 report() {
@@ -167,11 +195,17 @@ report() {
 	row "connections/s (8 workers, 64 B echo)" '.ops_per_s' '%.0f' conn
 	row "64 B echo msgs/s (4 conns)" '.ops_per_s' '%.0f' echo
 	row "64 B echo p99 µs" '.latency_us.p99' '%.0f' echo
+	us_row "proxy CPU µs per connection" '.proxy_cpu_us' conn
+	us_row "proxy CPU µs per echo message" '.proxy_cpu_us' echo
+	us_row "machine idle µs per connection" '.idle_us' conn
+	us_row "machine idle µs per echo message" '.idle_us' echo
 	local line="| KB RSS per idle conn ($IDLE) | - | $PRIVLINK_IDLE |"
 	if [[ -n $HAPROXY_PID ]]; then line+=" $HAPROXY_IDLE |"; fi
 	echo "$line"
 	echo
-	echo "(p99: lower is better; its ratio above 1 means slower. Errors, if any, were logged above.)"
+	echo "(p99: lower is better; its ratio above 1 means slower. CPU and idle: µs per operation over"
+	echo "the same runs; idle is both cores' idle time, i.e. time the pipeline waited on wake-ups."
+	echo "Errors, if any, were logged above.)"
 }
 
 command -v jq >/dev/null || die "jq is required (apt-get install -y jq)"
