@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"sync/atomic"
 	"syscall"
@@ -38,7 +37,7 @@ type flow struct {
 
 // serve runs the pipeline of SPEC §4 for one accepted connection, up to
 // handing the two sockets to the relay engine.
-func (f *flow) serve(client *net.TCPConn) {
+func (f *flow) serve(client *socket) {
 	r := f.r
 	r.zone.newFlows.Inc()
 	r.zone.active.Inc()
@@ -103,7 +102,7 @@ func (f *flow) terminate() {
 // refuse: nothing is forwarded. "reset" answers with an RST at once; "drop"
 // (AWS: packets vanish, clients time out) holds the socket silently until
 // the client gives up or Options.DenyHold passes.
-func (f *flow) deny(client *net.TCPConn, hop string) {
+func (f *flow) deny(client *socket, hop string) {
 	r := f.r
 	f.s.m.rejected.WithLabelValues(r.serviceID, hop).Inc()
 	if ce := f.s.log.Check(zap.DebugLevel, "flow denied"); ce != nil {
@@ -122,7 +121,7 @@ const maxPortTries = 4
 // connect takes a source port from the pool of (node, target), checks the
 // provider-side rules for it and dials the target from node:port (SPEC §4
 // steps 4–6). On failure the client has been answered and false returned.
-func (f *flow) connect(client *net.TCPConn) (*socket, bool) {
+func (f *flow) connect(client *socket) (*socket, bool) {
 	r := f.r
 	pool, err := f.s.pool(r, f.t)
 	if err != nil {
@@ -170,7 +169,7 @@ func (f *flow) connect(client *net.TCPConn) (*socket, bool) {
 
 // portAllocationError answers a connection for which the node has no free
 // port towards the target: the client gets an RST, as with NLB.
-func (f *flow) portAllocationError(client *net.TCPConn) {
+func (f *flow) portAllocationError(client *socket) {
 	f.t.portErrors.Inc()
 	f.ct.Node = netip.AddrPortFrom(f.r.node, 0)
 	if fl := f.s.flowLog; fl != nil {
@@ -201,7 +200,7 @@ func isReturnHop(h acl.Hop) bool {
 
 // dialFailed gives the client an RST, as NLB does when the target refuses;
 // a refusal counts as a target reset.
-func (f *flow) dialFailed(client *net.TCPConn, err error) {
+func (f *flow) dialFailed(client *socket, err error) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		f.r.svc.targetResets.Inc()
 	}
@@ -234,7 +233,7 @@ func (f *flow) AppendHeader(b []byte) []byte {
 }
 
 // end finishes a flow that never reached the relay: the client gets an RST.
-func (f *flow) end(client *net.TCPConn, target *socket) {
+func (f *flow) end(client, target *socket) {
 	resetConn(client)
 	if target != nil {
 		target.SetLinger(0)
@@ -297,7 +296,7 @@ const DefaultMaxHeld = 4096
 // hold keeps a denied connection open and silent, reading and discarding
 // what the client sends, until it closes or the hold ends (Shutdown ends
 // it at once).
-func (s *Server) hold(c *net.TCPConn) {
+func (s *Server) hold(c *socket) {
 	s.mu.Lock()
 	if s.closing || len(s.held) >= s.opts.MaxHeld {
 		full := !s.closing

@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -61,7 +60,7 @@ func (s *Server) reload(cfg *config.Config) error {
 
 	// Open what is new; on any failure close it again and keep the old generation.
 	var opened []netip.AddrPort
-	fresh := map[netip.AddrPort]*net.TCPListener{}
+	fresh := map[netip.AddrPort]*listener{}
 	undo := func() {
 		for _, ln := range fresh {
 			ln.Close()
@@ -93,7 +92,7 @@ func (s *Server) reload(cfg *config.Config) error {
 		if have[addr] {
 			continue
 		}
-		ln, err := listenTCP(addr)
+		ln, err := listen(addr)
 		if err != nil {
 			undo()
 			return fmt.Errorf("%s: %s: %w", cfg.Source, key, err)
@@ -109,7 +108,7 @@ func (s *Server) reload(cfg *config.Config) error {
 	s.top.Store(top)
 	s.rules.Store(top.rules)
 	s.mu.Lock()
-	var removed []*net.TCPListener
+	var removed []*listener
 	for addr, ln := range s.listeners {
 		if _, ok := top.listenKeys[addr]; !ok {
 			removed = append(removed, ln)

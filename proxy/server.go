@@ -83,15 +83,15 @@ type Server struct {
 	mu             sync.Mutex
 	started        bool
 	closing        bool
-	listeners      map[netip.AddrPort]*net.TCPListener
+	listeners      map[netip.AddrPort]*listener
 	eng            *relay.Engine
 	builtinTargets map[netip.AddrPort]*loadtest.Target
 	admin          *http.Server
 	adminAddr      net.Addr
 
-	held     map[*net.TCPConn]struct{} // denied connections held silent
-	dials    dialing                   // sockets of dials in progress
-	reloadMu sync.Mutex                // serialises reloads
+	held     map[*socket]struct{} // denied connections held silent
+	dials    dialing              // sockets of dials in progress
+	reloadMu sync.Mutex           // serialises reloads
 	notifier *notify.Notifier
 
 	// rtMu guards the runtime state that outlives generations.
@@ -129,11 +129,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, reg: opts.Registry,
-		listeners:      map[netip.AddrPort]*net.TCPListener{},
+		listeners:      map[netip.AddrPort]*listener{},
 		builtinTargets: map[netip.AddrPort]*loadtest.Target{},
 		groups:         map[string]*targetGroup{},
 		endpoints:      map[string]*endpoint{},
-		held:           map[*net.TCPConn]struct{}{},
+		held:           map[*socket]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m = newMetrics(s.reg)
@@ -207,7 +207,7 @@ func (s *Server) bindAll(top *topology) error {
 		}
 	}
 	for addr, key := range sortedKeys(top.listenKeys) {
-		ln, err := listenTCP(addr)
+		ln, err := listen(addr)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", top.cfg.Source, key, err)
 		}
@@ -269,7 +269,7 @@ func (s *Server) stopBuiltin(addr netip.AddrPort) {
 	}
 }
 
-func (s *Server) acceptLoop(addr netip.AddrPort, ln *net.TCPListener) {
+func (s *Server) acceptLoop(addr netip.AddrPort, ln *listener) {
 	defer s.accepts.Done()
 	// A listener a reload removed is closed on purpose: stop quietly.
 	stopped := func() bool {
@@ -287,15 +287,15 @@ func (s *Server) acceptLoop(addr netip.AddrPort, ln *net.TCPListener) {
 
 // accepted starts the pipeline for a new client connection.
 func (s *Server) accepted(c net.Conn) {
-	tc := c.(*net.TCPConn)
-	r := s.top.Load().routes[addrPort(tc.LocalAddr())]
+	client := c.(*socket)
+	r := s.top.Load().routes[client.local]
 	if r == nil || !s.flowStarted() { // a listener being removed, or shutting down
-		resetConn(tc)
+		resetConn(client)
 		return
 	}
 	f := &flow{s: s, r: r}
-	f.ct = conntrack.Entry{Client: addrPort(tc.RemoteAddr()), Path: &r.path, Start: time.Now()}
-	go f.serve(tc)
+	f.ct = conntrack.Entry{Client: client.remote, Path: &r.path, Start: time.Now()}
+	go f.serve(client)
 }
 
 // flowStarted counts a new flow unless the server is closing.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,7 +62,7 @@ func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*sock
 		}
 	}
 	rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	return &socket{f: f}, nil
+	return &socket{f: f, local: from, remote: target}, nil
 }
 
 // waitConnected waits until a non-blocking connect has finished: an error
@@ -92,14 +93,28 @@ func waitConnected(f *os.File, timeout time.Duration) error {
 	return serr
 }
 
-// socket is a connection privlink dialled itself. It has the controls the
-// relay needs (relay.Conn) and what the pipeline writes before it.
-type socket struct{ f *os.File }
+// socket is a TCP connection privlink made with raw system calls: one a
+// listener accepted from a client, or one it dialled to a target. It has
+// the controls the relay needs (relay.Conn) and is a net.Conn for the rest
+// of the pipeline (a denied client held silent, a PROXY header written).
+type socket struct {
+	f             *os.File
+	local, remote netip.AddrPort
+}
+
+func newSocket(fd int, local, remote netip.AddrPort) *socket {
+	return &socket{f: os.NewFile(uintptr(fd), "tcp"), local: local, remote: remote}
+}
 
 func (c *socket) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
-func (c *socket) SetReadDeadline(t time.Time) error     { return c.f.SetReadDeadline(t) }
+func (c *socket) Read(b []byte) (int, error)            { return c.f.Read(b) }
 func (c *socket) Write(b []byte) (int, error)           { return c.f.Write(b) }
 func (c *socket) Close() error                          { return c.f.Close() }
+func (c *socket) SetDeadline(t time.Time) error         { return c.f.SetDeadline(t) }
+func (c *socket) SetReadDeadline(t time.Time) error     { return c.f.SetReadDeadline(t) }
+func (c *socket) SetWriteDeadline(t time.Time) error    { return c.f.SetWriteDeadline(t) }
+func (c *socket) LocalAddr() net.Addr                   { return net.TCPAddrFromAddrPort(c.local) }
+func (c *socket) RemoteAddr() net.Addr                  { return net.TCPAddrFromAddrPort(c.remote) }
 
 // CloseWrite sends a FIN (a half-close).
 func (c *socket) CloseWrite() error {
@@ -168,16 +183,99 @@ func (s *Server) abortDials() {
 }
 
 // resetConn closes c with an RST instead of a FIN.
-func resetConn(c *net.TCPConn) {
+func resetConn(c *socket) {
 	c.SetLinger(0)
 	c.Close()
 }
 
-// addrPort converts a net.Addr from the socket layer once, at the edge.
-func addrPort(a net.Addr) netip.AddrPort {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	return netip.AddrPort{}
+// listener accepts clients on an endpoint interface with raw system calls:
+// net.TCPListener would add, per connection, a getsockname (the local
+// address is the listener's), the conversion of both addresses to
+// net.TCPAddr, and the allocations of a netFD, its addresses and a
+// net.TCPConn, which stay with every idle connection. The accepted socket
+// gets TCP_NODELAY and no keepalives (NLB sends none; they would keep idle
+// flows from expiring).
+type listener struct {
+	f      *os.File
+	rc     syscall.RawConn
+	addr   netip.AddrPort
+	closed atomic.Bool
+
+	// One Accept at a time: its state and callback are made once, not per
+	// connection.
+	mu     sync.Mutex
+	fd     int
+	remote netip.AddrPort
+	aerr   error
+	accept func(fd uintptr) bool
 }
+
+// listenBacklog asks for the most the kernel allows (net.core.somaxconn).
+const listenBacklog = 1 << 16
+
+func listen(addr netip.AddrPort) (*listener, error) {
+	family := unix.AF_INET
+	if addr.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, bindError(addr, os.NewSyscallError("socket", err))
+	}
+	if err := rawsock.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, bindError(addr, os.NewSyscallError("setsockopt", err))
+	}
+	if err := rawsock.Bind(fd, addr); err != nil {
+		unix.Close(fd)
+		return nil, bindError(addr, os.NewSyscallError("bind", err))
+	}
+	if err := rawsock.Listen(fd, listenBacklog); err != nil {
+		unix.Close(fd)
+		return nil, bindError(addr, os.NewSyscallError("listen", err))
+	}
+	f := os.NewFile(uintptr(fd), "tcp-listener")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, bindError(addr, err)
+	}
+	l := &listener{f: f, rc: rc, addr: addr}
+	l.accept = l.acceptOnce
+	return l, nil
+}
+
+func (l *listener) acceptOnce(lfd uintptr) bool {
+	for {
+		l.fd, l.remote, l.aerr = rawsock.Accept(int(lfd))
+		if l.aerr != unix.EINTR {
+			return l.aerr != unix.EAGAIN
+		}
+	}
+}
+
+// Accept waits for the next client (net.Listener). After Close it returns
+// net.ErrClosed.
+func (l *listener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.rc.Read(l.accept)
+	switch {
+	case err != nil:
+		if l.closed.Load() { // os reports "use of closed file"
+			err = net.ErrClosed
+		}
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
+	case l.aerr != nil:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", l.aerr)}
+	}
+	rawsock.SetsockoptInt(l.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	return newSocket(l.fd, l.addr, l.remote), nil
+}
+
+func (l *listener) Close() error {
+	l.closed.Store(true)
+	return l.f.Close()
+}
+
+func (l *listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.addr) }

@@ -142,3 +142,34 @@ func sockaddr(ap netip.AddrPort, sa *unix.RawSockaddrInet6) (unsafe.Pointer, uin
 	sa.Addr = ap.Addr().As16()
 	return unsafe.Pointer(sa), unix.SizeofSockaddrInet6
 }
+
+// Listen is listen(2). The kernel caps backlog at net.core.somaxconn.
+func Listen(fd, backlog int) error {
+	_, _, e := unix.RawSyscall(unix.SYS_LISTEN, uintptr(fd), uintptr(backlog), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Accept is accept4(2), the new socket non-blocking and close-on-exec,
+// with the peer's address decoded without allocating (IPv4-mapped IPv6
+// addresses unmapped).
+func Accept(fd int) (int, netip.AddrPort, error) {
+	var sa unix.RawSockaddrInet6
+	l := uint32(unix.SizeofSockaddrInet6)
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
+	}
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p := uint16(port[0])<<8 | uint16(port[1])
+	var addr netip.Addr
+	switch sa.Family {
+	case unix.AF_INET:
+		addr = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&sa)).Addr)
+	case unix.AF_INET6:
+		addr = netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return int(r), netip.AddrPortFrom(addr, p), nil
+}

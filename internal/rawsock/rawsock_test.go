@@ -162,3 +162,50 @@ func TestEpollPoll(t *testing.T) {
 		t.Fatalf("after a write: %d events, %v", n, err)
 	}
 }
+
+func TestListenAccept(t *testing.T) {
+	for _, c := range []struct{ listen, from string }{
+		{"127.91.0.9:47003", "127.91.0.10:47004"},
+		{"[::1]:47005", "[::1]:47006"},
+	} {
+		t.Run(c.listen, func(t *testing.T) {
+			at := netip.MustParseAddrPort(c.listen)
+			family := unix.AF_INET
+			if at.Addr().Is6() {
+				family = unix.AF_INET6
+			}
+			fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if err := Bind(fd, at); err != nil {
+				t.Skip(err) // no IPv6 loopback here
+			}
+			if err := Listen(fd, 16); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := Accept(fd); !errors.Is(err, unix.EAGAIN) {
+				t.Fatalf("accept with nothing pending: %v, want EAGAIN", err)
+			}
+			from := netip.MustParseAddrPort(c.from)
+			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(from)}
+			conn, err := d.Dial("tcp", at.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			nfd, peer, err := Accept(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(nfd)
+			if peer != from {
+				t.Fatalf("accepted a peer at %s, want %s", peer, from)
+			}
+			if fl, _ := unix.FcntlInt(uintptr(nfd), unix.F_GETFL, 0); fl&unix.O_NONBLOCK == 0 {
+				t.Fatal("the accepted socket blocks")
+			}
+		})
+	}
+}
