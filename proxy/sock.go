@@ -245,10 +245,12 @@ func listen(addr netip.AddrPort) (*listener, error) {
 	return l, nil
 }
 
+// acceptOnce accepts a pending connection; like net, it skips those the
+// client aborted before they were accepted (ECONNABORTED).
 func (l *listener) acceptOnce(lfd uintptr) bool {
 	for {
 		l.fd, l.remote, l.aerr = rawsock.Accept(int(lfd))
-		if l.aerr != unix.EINTR {
+		if l.aerr != unix.EINTR && l.aerr != unix.ECONNABORTED {
 			return l.aerr != unix.EAGAIN
 		}
 	}

@@ -93,8 +93,8 @@ start_haproxy() {
 
 # measure NAME IP ARGS...: one loadtest run, its JSON kept as $WORK/NAME.json, with two
 # fields added: the proxy's CPU time per operation (proxy_cpu_us; null for direct) and the
-# machine's idle time per operation (idle_us; both cores, from /proc/stat); both null for
-# the stream modes, which count bytes, not operations.
+# machine's idle time per operation (idle_us; both cores, from /proc/stat). In the stream
+# modes an operation is a chunk written; the report shows them for connect and echo only.
 measure() {
 	local name=$1 ip=$2 pid="" c0=0 c1=0 i0 i1
 	shift 2

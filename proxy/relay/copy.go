@@ -44,6 +44,7 @@ const (
 	stepWriteErr             // writing dst failed
 	stepBlocked              // dst took only part of the data: wait until it takes the rest
 	stepExpired              // the flow expired while data was being read
+	stepMore                 // the pump moved its budget: wait again at once
 )
 
 func (d *dir) newIO() *dirIO {
@@ -62,21 +63,20 @@ func (d *dir) newIO() *dirIO {
 }
 
 // pumpOnce moves what src has to dst without leaving the poller's wait on
-// src: read, write, and read again only while reads fill the buffer. A
-// read shorter than the buffer emptied the socket's receive queue (TCP
-// copies all it holds, up to the length asked), and anything arriving
-// after it marks src readable again, so the direction waits at once
-// instead of probing with a read that returns EAGAIN. Splice reads always
-// go on until EAGAIN: a pipe fills by slots as well as by bytes. It returns
-// false to wait for src, true when the run must leave the wait (x.step).
+// src: read, write, and read again until a read returns EAGAIN (then it
+// returns false to wait for src) or pumpBudget bytes have moved. A read
+// shorter than asked does not show an empty socket: a FIN or an RST queued
+// behind the data, or an urgent mark, stops it early and raises no further
+// event, so only the EAGAIN proves there is nothing left. It returns true
+// when the run must leave the wait (x.step).
 func (x *dirIO) pumpOnce(fd uintptr) bool {
 	d := x.d
+	moved := 0
 	for {
-		var drained bool
 		if d.spliced && !d.first {
 			x.n, x.err = d.spliceIn(int(fd))
 		} else {
-			x.n, drained, x.err = d.readBuf(int(fd))
+			x.n, x.err = d.readBuf(int(fd))
 		}
 		switch {
 		case x.err == unix.EAGAIN:
@@ -104,12 +104,17 @@ func (x *dirIO) pumpOnce(fd uintptr) bool {
 			return true
 		}
 		d.sent(x.n)
-		if drained {
-			d.releaseBuf()
-			return false
+		if moved += x.n; moved >= pumpBudget {
+			// Leave the callback now and then: closing the socket
+			// (Kill, Terminate) waits for the callback to return.
+			x.step = stepMore
+			return true
 		}
 	}
 }
+
+// pumpBudget is the most one pump moves before it leaves the wait.
+const pumpBudget = 4 << 20
 
 // run relays src → dst until EOF, an error, or parking.
 func (d *dir) run() {
@@ -150,6 +155,7 @@ func (d *dir) run() {
 				d.fail(err, false)
 				return
 			}
+		case stepMore: // wait again: the next read comes first
 		}
 	}
 }
@@ -189,7 +195,7 @@ func (d *dir) spliceIn(fd int) (int, error) {
 // for which read and write cost less than moving pages through a pipe. A
 // read that fills the buffer shows bulk traffic: the direction switches to
 // splice for good. The buffer goes back to the pool when src has no data.
-func (d *dir) readBuf(fd int) (n int, drained bool, err error) {
+func (d *dir) readBuf(fd int) (n int, err error) {
 	if d.buf == nil {
 		d.buf = msgBufs.Get().(*[]byte)
 	}
@@ -204,14 +210,14 @@ func (d *dir) readBuf(fd int) (n int, drained bool, err error) {
 			continue
 		case unix.EAGAIN:
 			d.releaseBuf()
-			return 0, true, err
+			return 0, err
 		case nil:
 			if len(b)+n == cap(b) {
 				d.spliced = true
 			}
 			*d.buf = b[:len(b)+n]
 		}
-		return n, len(b)+n < cap(b), err
+		return n, err
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -461,4 +462,134 @@ func TestSlowReaderBackpressure(t *testing.T) {
 	}
 	r.server.Close()
 	o.wait(t)
+}
+
+// TestEndsQueuedBehindDataAreNotStalled: a FIN or an RST that arrives with
+// the last data, and data behind an urgent mark, are all read at once. A
+// read shorter than asked stops before them and they raise no new event;
+// waiting on such a read would leave them until the direction parks
+// (ParkAfter, here 3 s). Found in review; each case stalled 3 s then.
+func TestEndsQueuedBehindDataAreNotStalled(t *testing.T) {
+	const limit = 500 * time.Millisecond
+	e := newEngine(t, Options{ParkAfter: 3 * time.Second})
+	o := newOwner()
+	pair := func() (client, a, b, server *net.TCPConn) {
+		client, a = tcpPair(t)
+		b, server = tcpPair(t)
+		t.Cleanup(func() { client.Close(); server.Close() })
+		return client, a, b, server
+	}
+	readAll := func(t *testing.T, c *net.TCPConn) ([]byte, error, time.Duration) {
+		start := time.Now()
+		c.SetReadDeadline(start.Add(10 * time.Second))
+		got, err := io.ReadAll(c)
+		return got, err, time.Since(start)
+	}
+
+	t.Run("FIN queued before the flow starts", func(t *testing.T) {
+		client, a, b, server := pair()
+		server.Write([]byte("response"))
+		server.CloseWrite()
+		time.Sleep(10 * time.Millisecond)
+		e.Start(&Flow{A: a, B: b, Owner: o})
+		got, err, took := readAll(t, client)
+		if string(got) != "response" || err != nil || took > limit {
+			t.Fatalf("client read %q, %v after %v; want the answer and EOF at once", got, err, took)
+		}
+		client.Close()
+		o.wait(t)
+	})
+	t.Run("FIN with the answer of a running flow", func(t *testing.T) {
+		for range 5 {
+			client, a, b, server := pair()
+			e.Start(&Flow{A: a, B: b, Owner: o})
+			client.Write([]byte("req"))
+			io.ReadFull(server, make([]byte, 3))
+			time.Sleep(5 * time.Millisecond)
+			server.Write([]byte("response"))
+			server.CloseWrite()
+			got, err, took := readAll(t, client)
+			if string(got) != "response" || err != nil || took > limit {
+				t.Fatalf("client read %q, %v after %v; want the answer and EOF at once", got, err, took)
+			}
+			client.Close()
+			o.wait(t)
+		}
+	})
+	t.Run("RST queued behind data", func(t *testing.T) {
+		client, a, b, server := pair()
+		server.Write([]byte("response"))
+		time.Sleep(5 * time.Millisecond)
+		server.SetLinger(0)
+		server.Close()
+		time.Sleep(10 * time.Millisecond)
+		e.Start(&Flow{A: a, B: b, Owner: o})
+		got, err, took := readAll(t, client)
+		if string(got) != "response" || !errors.Is(err, syscall.ECONNRESET) || took > limit {
+			t.Fatalf("client read %q, %v after %v; want the answer then a reset at once", got, err, took)
+		}
+		if f := o.wait(t); f.Cause() != ErrResetB {
+			t.Fatalf("cause %v, want ErrResetB", f.Cause())
+		}
+	})
+	t.Run("data behind an urgent mark", func(t *testing.T) {
+		client, a, b, server := pair()
+		rc, _ := client.SyscallConn()
+		rc.Control(func(fd uintptr) {
+			unix.Write(int(fd), []byte("abc"))
+			unix.Sendto(int(fd), []byte("X"), unix.MSG_OOB, nil)
+			unix.Write(int(fd), []byte("def"))
+		})
+		time.Sleep(10 * time.Millisecond)
+		e.Start(&Flow{A: a, B: b, Owner: o})
+		start := time.Now()
+		server.SetReadDeadline(start.Add(10 * time.Second))
+		got := make([]byte, 6)
+		n, err := io.ReadFull(server, got)
+		if err != nil || time.Since(start) > limit {
+			t.Fatalf("target read %q, %v after %v; want the 6 ordinary bytes at once", got[:n], err, time.Since(start))
+		}
+		client.Close()
+		server.Close()
+		o.wait(t)
+	})
+}
+
+// TestKillDuringBulkTransfer: Kill waits for the sockets' callbacks to
+// return before it closes them; it still ends a saturated flow at once.
+// (Here the pump's reads run dry between the sender's writes; pumpBudget
+// bounds the wait for a source that never does.)
+func TestKillDuringBulkTransfer(t *testing.T) {
+	e := newEngine(t, Options{})
+	o := newOwner()
+	r := start(t, e, o, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		chunk := make([]byte, 1<<20)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := r.client.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { defer wg.Done(); io.Copy(io.Discard, r.server) }()
+	waitUntil(t, "64 MB relayed", func() bool { ab, _ := r.flow.Bytes(); return ab > 64<<20 })
+	start := time.Now()
+	r.flow.Kill()
+	o.wait(t)
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Kill of a saturated flow took %v", took)
+	}
+	close(stop)
+	r.client.Close()
+	r.server.Close()
+	wg.Wait()
 }
