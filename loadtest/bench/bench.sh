@@ -7,6 +7,7 @@
 #   BENCH_ROUNDS=1      rounds of every load measurement; the table shows the median
 #   BENCH_IDLE=3000     idle connections for the memory measurement
 #   BENCH_HAPROXY=auto  auto | off
+#   BENCH_BARE=on       on | off: a bare Go proxy (accept, dial, two io.Copy) as Go's reference
 #   BENCH_KEEP=0        1 keeps the work directory (logs, JSON results, flow logs)
 set -euo pipefail
 
@@ -15,10 +16,12 @@ DUR=${BENCH_DURATION:-6s}
 IDLE=${BENCH_IDLE:-3000}
 ROUNDS=${BENCH_ROUNDS:-1}
 HAPROXY_MODE=${BENCH_HAPROXY:-auto}
+BARE_MODE=${BENCH_BARE:-on}
 SOURCE=127.94.2.0/24  # client addresses: the config's client subnet
 TARGET_IP=127.94.20.20
 PRIVLINK_IP=127.94.1.10
 HAPROXY_IP=127.94.3.10
+BARE_IP=127.94.4.10
 WORK=$(mktemp -d /tmp/privlink-bench.XXXXXX)
 PIDS=()
 
@@ -48,7 +51,8 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 build() {
 	log "building privlink and the idle-connection client"
 	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$WORK/privlink" ./cmd/privlink &&
-		go build -o "$WORK/idleconns" ./loadtest/bench/idleconns)
+		go build -o "$WORK/idleconns" ./loadtest/bench/idleconns &&
+		go build -o "$WORK/bareproxy" ./loadtest/bench/bareproxy)
 }
 
 start_targets() {
@@ -91,6 +95,36 @@ start_haproxy() {
 	HAPROXY_VERSION=$(haproxy -v | awk 'NR == 1 {print $3}')
 }
 
+start_bare() {
+	BARE_PID=""
+	if [[ $BARE_MODE == off ]]; then return; fi
+	"$WORK/bareproxy" "$BARE_IP:8001=$TARGET_IP:9001" "$BARE_IP:8002=$TARGET_IP:9002" \
+		"$BARE_IP:8003=$TARGET_IP:9003" >"$WORK/bareproxy.log" 2>&1 &
+	BARE_PID=$!
+	PIDS+=("$BARE_PID")
+	wait_port "$BARE_IP" 8001 "$BARE_PID"
+}
+
+# stop PID: stop one process and wait for it.
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# restart_proxies: every proxy stopped and started again (new PIDs in PID).
+restart_proxies() {
+	stop "$PRIVLINK_PID"
+	start_privlink
+	PID[privlink]=$PRIVLINK_PID
+	if [[ -n ${PID[haproxy]:-} ]]; then
+		stop "$HAPROXY_PID"
+		start_haproxy
+		PID[haproxy]=$HAPROXY_PID
+	fi
+	if [[ -n ${PID[bare]:-} ]]; then
+		stop "$BARE_PID"
+		start_bare
+		PID[bare]=$BARE_PID
+	fi
+}
+
 # measure NAME IP ARGS...: one loadtest run, its JSON kept as $WORK/NAME.json, with two
 # fields added: the proxy's CPU time per operation (proxy_cpu_us; null for direct) and the
 # machine's idle time per operation (idle_us; both cores, from /proc/stat). In the stream
@@ -98,7 +132,7 @@ start_haproxy() {
 measure() {
 	local name=$1 ip=$2 pid="" c0=0 c1=0 i0 i1
 	shift 2
-	case $name in privlink-*) pid=$PRIVLINK_PID ;; haproxy-*) pid=$HAPROXY_PID ;; esac
+	case $name in direct-*) ;; *) pid=${PID[${name%%-*}]} ;; esac
 	if [[ -n $pid ]]; then c0=$(cpu_ticks "$pid"); fi
 	i0=$(idle_ticks)
 	"$WORK/privlink" loadtest --json --duration "$DUR" --source "$SOURCE" --target "$@" \
@@ -156,26 +190,23 @@ idle_kb() {
 # field PATH-METRIC JQ-EXPR: the median over the rounds.
 field() { jq -s "map($2) | sort | .[length / 2 | floor]" "$WORK/$1"-[0-9]*.json; }
 
-# row LABEL JQ-EXPR FORMAT: one table row, ratios to direct.
+# row LABEL JQ-EXPR FORMAT METRIC: one table row, ratios to direct.
 row() {
-	local label=$1 expr=$2 fmt=$3 d p h
+	local label=$1 expr=$2 fmt=$3 d v p
 	d=$(field direct-"$4" "$expr")
-	p=$(field privlink-"$4" "$expr")
-	printf '| %s | %s | %s (%s) |' "$label" "$(printf "$fmt" "$d")" "$(printf "$fmt" "$p")" "$(ratio "$p" "$d")"
-	if [[ -n $HAPROXY_PID ]]; then
-		h=$(field haproxy-"$4" "$expr")
-		printf ' %s (%s) |' "$(printf "$fmt" "$h")" "$(ratio "$h" "$d")"
-	fi
+	printf '| %s | %s |' "$label" "$(printf "$fmt" "$d")"
+	for p in "${PROXIES[@]}"; do
+		v=$(field "$p-$4" "$expr")
+		printf ' %s (%s) |' "$(printf "$fmt" "$v")" "$(ratio "$v" "$d")"
+	done
 	echo
 }
 
 # us_row LABEL JQ-EXPR METRIC: a row of absolute values in µs per operation (no ratios).
 us_row() {
-	local label=$1 expr=$2 d p
-	d=$(field direct-"$3" "$expr")
-	p=$(field privlink-"$3" "$expr")
-	printf '| %s | %s | %s |' "$label" "$(us "$d")" "$(us "$p")"
-	if [[ -n $HAPROXY_PID ]]; then printf ' %s |' "$(us "$(field haproxy-"$3" "$expr")")"; fi
+	local label=$1 expr=$2 p
+	printf '| %s | %s |' "$label" "$(us "$(field direct-"$3" "$expr")")"
+	for p in "${PROXIES[@]}"; do printf ' %s |' "$(us "$(field "$p-$3" "$expr")")"; done
 	echo
 }
 us() { if [[ $1 == null ]]; then echo -; else printf '%.1f' "$1"; fi; }
@@ -183,8 +214,8 @@ us() { if [[ $1 == null ]]; then echo -; else printf '%.1f' "$1"; fi; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "-" }'; }
 
 report() {
-	local head="| metric | direct | privlink |" rule="|---|---|---|"
-	if [[ -n $HAPROXY_PID ]]; then head+=" HAProxy $HAPROXY_VERSION (splice) |" rule+="---|"; fi
+	local head="| metric | direct |" rule="|---|---|" p
+	for p in "${PROXIES[@]}"; do head+=" ${LABEL[$p]} |" rule+="---|"; done
 	echo
 	echo "privlink bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), $DUR per measurement, median of $ROUNDS round(s), source $SOURCE"
 	echo
@@ -199,8 +230,8 @@ report() {
 	us_row "proxy CPU µs per echo message" '.proxy_cpu_us' echo
 	us_row "machine idle µs per connection" '.idle_us' conn
 	us_row "machine idle µs per echo message" '.idle_us' echo
-	local line="| KB RSS per idle conn ($IDLE) | - | $PRIVLINK_IDLE |"
-	if [[ -n $HAPROXY_PID ]]; then line+=" $HAPROXY_IDLE |"; fi
+	local line="| KB RSS per idle conn ($IDLE) | - |"
+	for p in "${PROXIES[@]}"; do line+=" ${IDLE_KB[$p]} |"; done
 	echo "$line"
 	echo
 	echo "(p99: lower is better; its ratio above 1 means slower. CPU and idle: µs per operation over"
@@ -214,9 +245,18 @@ build
 start_targets
 start_privlink
 start_haproxy
-declare -A IPS=([direct]=$TARGET_IP [privlink]=$PRIVLINK_IP [haproxy]=$HAPROXY_IP)
-PATHS=(direct privlink)
-if [[ -n $HAPROXY_PID ]]; then PATHS+=(haproxy); fi
+start_bare
+declare -A IPS=([direct]=$TARGET_IP [privlink]=$PRIVLINK_IP [haproxy]=$HAPROXY_IP [bare]=$BARE_IP)
+declare -A PID=([privlink]=$PRIVLINK_PID)
+declare -A LABEL=([privlink]=privlink)
+PROXIES=(privlink)
+if [[ -n $HAPROXY_PID ]]; then
+	PROXIES+=(haproxy) PID[haproxy]=$HAPROXY_PID LABEL[haproxy]="HAProxy $HAPROXY_VERSION (splice)"
+fi
+if [[ -n $BARE_PID ]]; then
+	PROXIES+=(bare) PID[bare]=$BARE_PID LABEL[bare]="bare Go proxy"
+fi
+PATHS=(direct "${PROXIES[@]}")
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 	measure_all up 2 --mode stream --direction up --conns 4
 	measure_all down 3 --mode stream --direction down --conns 4
@@ -224,7 +264,10 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 	# Last: it leaves tens of thousands of TIME_WAIT sockets behind.
 	measure_all conn 1 --mode connect --conns 8 --size 64
 done
-log "RSS per idle connection: $IDLE connections through each proxy"
-PRIVLINK_IDLE=$(idle_kb "$PRIVLINK_PID" "$PRIVLINK_IP")
-if [[ -n $HAPROXY_PID ]]; then HAPROXY_IDLE=$(idle_kb "$HAPROXY_PID" "$HAPROXY_IP"); fi
+# A process that has run the load reuses heap, stacks and buffers it already holds, which
+# flatters a garbage-collected proxy: measure idle memory on freshly started ones.
+log "RSS per idle connection: $IDLE connections through each proxy, freshly restarted"
+restart_proxies
+declare -A IDLE_KB
+for p in "${PROXIES[@]}"; do IDLE_KB[$p]=$(idle_kb "${PID[$p]}" "${IPS[$p]}"); done
 report
