@@ -16,12 +16,12 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 8m ./...
 
-# Go benchmarks of the hot pieces, then direct vs privlink vs HAProxy (loadtest/bench/bench.sh).
+# Go benchmarks of the hot pieces, then direct vs privlink vs HAProxy vs a bare Go proxy (loadtest/bench/bench.sh).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	bash loadtest/bench/bench.sh
 
-# Only the end-to-end comparison (about 2 minutes; needs jq, uses haproxy when installed).
+# Only the end-to-end comparison (about 2.5 minutes per round; needs jq, uses haproxy when installed).
 bench-compare:
 	bash loadtest/bench/bench.sh
 

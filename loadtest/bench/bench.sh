@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench.sh: direct loopback vs through privlink vs (when installed) HAProxy, in one run
-# with identical settings (see /docs/performance.md). Prints a Markdown table with the
+# bench.sh: direct loopback vs through privlink vs (when installed) HAProxy vs a bare Go proxy,
+# in one run with identical settings (see /docs/performance.md). Prints a Markdown table with the
 # ratios to direct. Bounded: every load run has a fixed duration, every wait a limit.
 #
 #   BENCH_DURATION=6s   length of each load measurement
