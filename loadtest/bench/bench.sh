@@ -8,6 +8,7 @@
 #   BENCH_IDLE=3000     idle connections for the memory measurement
 #   BENCH_HAPROXY=auto  auto | off
 #   BENCH_BARE=on       on | off: a bare Go proxy (accept, dial, two io.Copy) as Go's reference
+#   BENCH_EVL=off       on | off: an event-loop Go proxy without features (loadtest/bench/evlproxy)
 #   BENCH_KEEP=0        1 keeps the work directory (logs, JSON results, flow logs)
 set -euo pipefail
 
@@ -17,11 +18,13 @@ IDLE=${BENCH_IDLE:-3000}
 ROUNDS=${BENCH_ROUNDS:-1}
 HAPROXY_MODE=${BENCH_HAPROXY:-auto}
 BARE_MODE=${BENCH_BARE:-on}
+EVL_MODE=${BENCH_EVL:-off}
 SOURCE=127.94.2.0/24  # client addresses: the config's client subnet
 TARGET_IP=127.94.20.20
 PRIVLINK_IP=127.94.1.10
 HAPROXY_IP=127.94.3.10
 BARE_IP=127.94.4.10
+EVL_IP=127.94.5.10
 WORK=$(mktemp -d /tmp/privlink-bench.XXXXXX)
 PIDS=()
 
@@ -52,7 +55,8 @@ build() {
 	log "building privlink and the idle-connection client"
 	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$WORK/privlink" ./cmd/privlink &&
 		go build -o "$WORK/idleconns" ./loadtest/bench/idleconns &&
-		go build -o "$WORK/bareproxy" ./loadtest/bench/bareproxy)
+		go build -o "$WORK/bareproxy" ./loadtest/bench/bareproxy &&
+		go build -o "$WORK/evlproxy" ./loadtest/bench/evlproxy)
 }
 
 start_targets() {
@@ -105,6 +109,21 @@ start_bare() {
 	wait_port "$BARE_IP" 8001 "$BARE_PID"
 }
 
+# start_evl: one evlproxy (2 loops) per service; EVL_PID is the echo service's, the one
+# the CPU and memory rows read.
+start_evl() {
+	EVL_PID=""
+	if [[ $EVL_MODE != on ]]; then return; fi
+	local i pid
+	for i in 3 2 1; do
+		"$WORK/evlproxy" "$EVL_IP:800$i" "$TARGET_IP:900$i" 2 >"$WORK/evlproxy-$i.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		wait_port "$EVL_IP" "800$i" "$pid"
+	done
+	EVL_PID=$pid
+}
+
 # stop PID: stop one process and wait for it.
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
@@ -122,6 +141,14 @@ restart_proxies() {
 		stop "$BARE_PID"
 		start_bare
 		PID[bare]=$BARE_PID
+	fi
+	if [[ -n ${PID[evl]:-} ]]; then
+		stop "$EVL_PID" # the echo service's; the others keep running
+		"$WORK/evlproxy" "$EVL_IP:8001" "$TARGET_IP:9001" 2 >"$WORK/evlproxy-1.log" 2>&1 &
+		EVL_PID=$!
+		PIDS+=("$EVL_PID")
+		wait_port "$EVL_IP" 8001 "$EVL_PID"
+		PID[evl]=$EVL_PID
 	fi
 }
 
@@ -246,7 +273,8 @@ start_targets
 start_privlink
 start_haproxy
 start_bare
-declare -A IPS=([direct]=$TARGET_IP [privlink]=$PRIVLINK_IP [haproxy]=$HAPROXY_IP [bare]=$BARE_IP)
+start_evl
+declare -A IPS=([direct]=$TARGET_IP [privlink]=$PRIVLINK_IP [haproxy]=$HAPROXY_IP [bare]=$BARE_IP [evl]=$EVL_IP)
 declare -A PID=([privlink]=$PRIVLINK_PID)
 declare -A LABEL=([privlink]=privlink)
 PROXIES=(privlink)
@@ -255,6 +283,9 @@ if [[ -n $HAPROXY_PID ]]; then
 fi
 if [[ -n $BARE_PID ]]; then
 	PROXIES+=(bare) PID[bare]=$BARE_PID LABEL[bare]="bare Go proxy"
+fi
+if [[ -n $EVL_PID ]]; then
+	PROXIES+=(evl) PID[evl]=$EVL_PID LABEL[evl]="Go event loop (no features)"
 fi
 PATHS=(direct "${PROXIES[@]}")
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
