@@ -100,7 +100,7 @@ func TestConnStatsMatchTraffic(t *testing.T) {
 	}
 	defer proxySide.Close()
 	tb := NewTable(TableOptions{})
-	stats := ConnStats{Src: SocketPair{Client: proxySide}}
+	stats := ConnStats{Src: socketPair{client: proxySide}}
 	e := testEntry(1)
 	e.Stats = &stats
 	tb.Insert(e)
@@ -122,6 +122,11 @@ func TestConnStatsMatchTraffic(t *testing.T) {
 	}
 	tb.Remove(e)
 }
+
+// socketPair is Sockets over two given sockets.
+type socketPair struct{ client, target syscall.Conn }
+
+func (p socketPair) Sockets() (client, target syscall.Conn) { return p.client, p.target }
 
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()

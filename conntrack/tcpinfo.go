@@ -89,12 +89,6 @@ type Sockets interface {
 	Sockets() (client, target syscall.Conn)
 }
 
-// SocketPair is Sockets over two given sockets.
-type SocketPair struct{ Client, Target syscall.Conn }
-
-// Sockets implements Sockets.
-func (p SocketPair) Sockets() (client, target syscall.Conn) { return p.Client, p.Target }
-
 // tcpInfos are scratch space for samples: kept out of ConnStats, which
 // lives as long as its connection.
 var tcpInfos = sync.Pool{New: func() any { return new(unix.TCPInfo) }}

@@ -23,30 +23,21 @@ import (
 // forced shutdown aborts dials in progress through their sockets
 // (abortDials). Flows and health checks both dial through it.
 func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*socket, error) {
-	family := unix.AF_INET
-	if from.Addr().Is6() {
-		family = unix.AF_INET6
-	}
 	if from.Addr().Is4() != target.Addr().Is4() {
 		return nil, fmt.Errorf("dial %s from %s: the node and the target are of different IP families", target, from)
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	opError := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(from), Addr: net.TCPAddrFromAddrPort(target), Err: err}
+	}
+	fd, err := boundSocket(from)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, opError(err)
 	}
 	if !s.dials.add(fd) {
 		unix.Close(fd)
 		return nil, ErrServerClosed
 	}
 	defer s.dials.remove(fd)
-	if err := rawsock.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("setsockopt", err)
-	}
-	if err := rawsock.Bind(fd, from); err != nil {
-		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(from), Addr: net.TCPAddrFromAddrPort(target), Err: os.NewSyscallError("bind", err)}
-	}
 	// Registered with the netpoller before the connect (the fd is
 	// non-blocking), so the connect's completion is never missed.
 	f := os.NewFile(uintptr(fd), "tcp")
@@ -58,11 +49,34 @@ func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*sock
 		}
 		if err != nil {
 			f.Close()
-			return nil, &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(from), Addr: net.TCPAddrFromAddrPort(target), Err: err}
+			return nil, opError(err)
 		}
 	}
 	rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	return &socket{f: f, local: from, remote: target}, nil
+}
+
+// boundSocket returns a non-blocking TCP socket bound to addr, with
+// SO_REUSEADDR: a listener's address, or a dial's exact source port (whose
+// earlier connection may still be in TIME_WAIT).
+func boundSocket(addr netip.AddrPort) (int, error) {
+	family := unix.AF_INET
+	if addr.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := rawsock.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt", err)
+	}
+	if err := rawsock.Bind(fd, addr); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("bind", err)
+	}
+	return fd, nil
 }
 
 // waitConnected waits until a non-blocking connect has finished: an error
@@ -214,21 +228,9 @@ type listener struct {
 const listenBacklog = 1 << 16
 
 func listen(addr netip.AddrPort) (*listener, error) {
-	family := unix.AF_INET
-	if addr.Addr().Is6() {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := boundSocket(addr)
 	if err != nil {
-		return nil, bindError(addr, os.NewSyscallError("socket", err))
-	}
-	if err := rawsock.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		unix.Close(fd)
-		return nil, bindError(addr, os.NewSyscallError("setsockopt", err))
-	}
-	if err := rawsock.Bind(fd, addr); err != nil {
-		unix.Close(fd)
-		return nil, bindError(addr, os.NewSyscallError("bind", err))
+		return nil, bindError(addr, err)
 	}
 	if err := rawsock.Listen(fd, listenBacklog); err != nil {
 		unix.Close(fd)

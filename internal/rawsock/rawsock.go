@@ -46,10 +46,7 @@ func Splice(in, out, n int) (int, error) {
 func SetsockoptInt(fd, level, opt, v int) error {
 	x := int32(v)
 	_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&x)), 4, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
+	return errnoErr(e)
 }
 
 // GetsockoptInt is getsockopt(2) of an int option.
@@ -68,29 +65,27 @@ func GetsockoptInt(fd, level, opt int) (int, error) {
 func TCPInfo(fd int, info *unix.TCPInfo) error {
 	l := uint32(unix.SizeofTCPInfo)
 	_, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_TCP, unix.TCP_INFO, uintptr(unsafe.Pointer(info)), uintptr(unsafe.Pointer(&l)), 0)
-	if e != 0 {
-		return e
-	}
-	return nil
+	return errnoErr(e)
 }
 
 // Bind is bind(2) to ap.
-func Bind(fd int, ap netip.AddrPort) error {
-	var sa unix.RawSockaddrInet6
-	p, l := sockaddr(ap, &sa)
-	_, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(p), uintptr(l))
-	if e != 0 {
-		return e
-	}
-	return nil
-}
+func Bind(fd int, ap netip.AddrPort) error { return addrCall(unix.SYS_BIND, fd, ap) }
 
 // Connect is connect(2) to ap; on a non-blocking socket it returns
 // EINPROGRESS until the handshake is done.
-func Connect(fd int, ap netip.AddrPort) error {
+func Connect(fd int, ap netip.AddrPort) error { return addrCall(unix.SYS_CONNECT, fd, ap) }
+
+// addrCall makes a system call that takes a socket and an address.
+func addrCall(trap uintptr, fd int, ap netip.AddrPort) error {
 	var sa unix.RawSockaddrInet6
 	p, l := sockaddr(ap, &sa)
-	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(p), uintptr(l))
+	_, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(p), uintptr(l))
+	return errnoErr(e)
+}
+
+// errnoErr is nil for 0 and the Errno otherwise (a nil error, not a
+// typed zero).
+func errnoErr(e unix.Errno) error {
 	if e != 0 {
 		return e
 	}
@@ -109,10 +104,7 @@ func Connected(fd int) bool {
 // Shutdown is shutdown(2).
 func Shutdown(fd, how int) error {
 	_, _, e := unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0)
-	if e != 0 {
-		return e
-	}
-	return nil
+	return errnoErr(e)
 }
 
 // EpollPoll returns the ready events of an epoll set without waiting
@@ -146,10 +138,7 @@ func sockaddr(ap netip.AddrPort, sa *unix.RawSockaddrInet6) (unsafe.Pointer, uin
 // Listen is listen(2). The kernel caps backlog at net.core.somaxconn.
 func Listen(fd, backlog int) error {
 	_, _, e := unix.RawSyscall(unix.SYS_LISTEN, uintptr(fd), uintptr(backlog), 0)
-	if e != 0 {
-		return e
-	}
-	return nil
+	return errnoErr(e)
 }
 
 // Accept is accept4(2), the new socket non-blocking and close-on-exec,

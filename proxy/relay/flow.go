@@ -157,7 +157,7 @@ func (e *Engine) register(f *Flow) bool {
 	return true
 }
 
-// Sockets returns A and B (conntrack.RelaySockets).
+// Sockets returns A and B (conntrack.Sockets).
 func (f *Flow) Sockets() (a, b syscall.Conn) { return f.A, f.B }
 
 // Bytes returns the bytes relayed A→B and B→A so far.

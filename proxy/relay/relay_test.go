@@ -359,11 +359,10 @@ func TestServeLingersThenParks(t *testing.T) {
 	o.wait(t)
 }
 
-// TestSmallMessagesNeverStall: a direction that reads less than its buffer
-// waits at once, without the read that would return EAGAIN; no message may
-// then be left in a socket. Ping-pong of sizes around the buffer's (the
-// last ones switch the direction to splice), messages written in pieces,
-// and a last message whose FIN arrives with it.
+// TestSmallMessagesNeverStall: a pump reads and forwards within one wait;
+// no message may be left in a socket. Ping-pong of sizes around the
+// buffer's (the last ones switch the direction to splice), messages
+// written in pieces, and a last message whose FIN arrives with it.
 func TestSmallMessagesNeverStall(t *testing.T) {
 	e := newEngine(t, Options{ParkAfter: 20 * time.Millisecond})
 	o := newOwner()
