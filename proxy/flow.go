@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
+	"github.com/privlink/privlink/internal/rawsock"
 	"github.com/privlink/privlink/proxy/ppv2"
 	"github.com/privlink/privlink/proxy/relay"
 )
@@ -23,6 +25,7 @@ type flow struct {
 	s *Server
 	r *route
 	t *target
+	l *relay.Loop // the loop that accepted the client and runs the flow
 
 	// killed and relayed make terminate safe at any point of the pipeline:
 	// whichever of serve and terminate comes second cuts the flow.
@@ -64,29 +67,27 @@ func (f *flow) serve(client *socket) {
 		r.svc.unhealthyRouting.Inc()
 	}
 	f.t, f.ct.Target = t, t.addr
-	target, ok := f.connect(client)
-	if !ok {
-		return
-	}
+	f.connect(client)
+}
+
+// established hands a flow whose target is connected to the relay.
+func (f *flow) established(client, target *socket) {
 	if !f.prepareHeader(target) {
 		f.end(client, target)
 		return
 	}
 	f.A, f.B, f.Owner = client, target, f
-	f.IdleTimeout = r.listener.IdleTimeout.D()
+	f.IdleTimeout = f.r.listener.IdleTimeout.D()
 	f.st = conntrack.ConnStats{Src: &f.Flow}
 	f.ct.Stats = &f.st
 	f.s.table.Insert(&f.ct)
 	f.s.table.SetState(&f.ct, conntrack.StateEstablished)
-	t.addFlow(f)
-	// The connection's goroutine goes on relaying client → target for the
-	// first moments: most short connections end without parking.
-	f.s.eng.Serve(&f.Flow, func() {
-		f.relayed.Store(true)
-		if f.killed.Load() {
-			f.Terminate()
-		}
-	})
+	f.t.addFlow(f)
+	f.l.Start(&f.Flow)
+	f.relayed.Store(true)
+	if f.killed.Load() {
+		f.Terminate()
+	}
 }
 
 // terminate resets both peers of the flow, now or as soon as it reaches
@@ -109,7 +110,12 @@ func (f *flow) deny(client *socket, hop string) {
 		ce.Write(zap.String("service", r.serviceID), zap.String("endpoint", r.endpointID), zap.String("hop", hop))
 	}
 	if f.s.top.Load().cfg.DenyAction != config.DenyReset {
-		f.s.hold(client)
+		// Held off the loop: the hold waits in Go's netpoller.
+		go func() {
+			f.s.hold(client)
+			f.end(client, nil)
+		}()
+		return
 	}
 	f.end(client, nil)
 }
@@ -120,51 +126,78 @@ const maxPortTries = 4
 
 // connect takes a source port from the pool of (node, target), checks the
 // provider-side rules for it and dials the target from node:port (SPEC §4
-// steps 4–6). On failure the client has been answered and false returned.
-func (f *flow) connect(client *socket) (*socket, bool) {
-	r := f.r
-	pool, err := f.s.pool(r, f.t)
+// steps 4–6) without waiting: the flow's loop goes on with established
+// once the target accepts. On failure the client is answered.
+func (f *flow) connect(client *socket) {
+	pool, err := f.s.pool(f.r, f.t)
 	if err != nil {
 		f.s.log.Error("port pool", zap.Error(err))
 		f.end(client, nil)
-		return nil, false
+		return
 	}
 	f.pool = pool
-	t0 := time.Now()
-	for try := 0; ; try++ {
-		port, ok := pool.Allocate()
-		if !ok {
-			f.portAllocationError(client)
-			return nil, false
-		}
-		f.ct.Node = netip.AddrPortFrom(r.node, port)
-		if try == 0 {
-			pp := f.s.rules.Load().Provider(r.serviceID, r.node, f.ct.Target)
-			if pp != nil && !pp.Check(port, nil) {
-				var v acl.Verdict
-				pp.Check(port, &v)
-				f.denyTrace(&v)
-				f.reject(conntrack.HopNode, v.Denied)
-				pool.Release(port)
-				f.pool = nil
-				f.deny(client, v.Denied.String())
-				return nil, false
-			}
-		}
-		target, err := f.s.dial(f.ct.Node, f.ct.Target, f.s.opts.DialTimeout)
-		if err == nil {
-			r.svc.dialDuration.Observe(time.Since(t0).Seconds())
-			return target, true
-		}
-		if (errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)) && try+1 < maxPortTries {
-			pool.Skip(port)
-			continue
-		}
-		pool.Release(port)
-		f.pool = nil
-		f.dialFailed(client, err)
-		return nil, false
+	f.dial(client, 0, time.Now())
+}
+
+// dial makes try number try (another socket on the host may hold
+// node:port towards the target: the kernel refuses it, and the next port
+// is tried).
+func (f *flow) dial(client *socket, try int, t0 time.Time) {
+	r := f.r
+	port, ok := f.pool.Allocate()
+	if !ok {
+		f.portAllocationError(client)
+		return
 	}
+	f.ct.Node = netip.AddrPortFrom(r.node, port)
+	if try == 0 {
+		pp := f.s.rules.Load().Provider(r.serviceID, r.node, f.ct.Target)
+		if pp != nil && !pp.Check(port, nil) {
+			var v acl.Verdict
+			pp.Check(port, &v)
+			f.denyTrace(&v)
+			f.reject(conntrack.HopNode, v.Denied)
+			f.pool.Release(port)
+			f.pool = nil
+			f.deny(client, v.Denied.String())
+			return
+		}
+	}
+	target, pending, err := f.s.startDial(f.ct.Node, f.ct.Target)
+	if !pending {
+		f.dialed(client, target, err, try, t0)
+		return
+	}
+	f.l.Connect(target, f.s.opts.DialTimeout, func(err error) {
+		f.s.dials.remove(target.fd)
+		if err == nil {
+			rawsock.SetsockoptInt(target.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		} else {
+			target.Close()
+			target = nil
+			err = dialError(f.ct.Node, f.ct.Target, err)
+		}
+		f.dialed(client, target, err, try, t0)
+	})
+}
+
+// dialed goes on after a dial: to the relay, to the next port, or to the
+// client's RST.
+func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) {
+	if err == nil {
+		f.r.svc.dialDuration.Observe(time.Since(t0).Seconds())
+		f.established(client, target)
+		return
+	}
+	port := f.ct.Node.Port()
+	if (errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)) && try+1 < maxPortTries {
+		f.pool.Skip(port)
+		f.dial(client, try+1, t0)
+		return
+	}
+	f.pool.Release(port)
+	f.pool = nil
+	f.dialFailed(client, err)
 }
 
 // portAllocationError answers a connection for which the node has no free
@@ -244,6 +277,7 @@ func (f *flow) end(client, target *socket) {
 	}
 	f.s.table.Remove(&f.ct)
 	f.r.zone.active.Dec()
+	f.l.Release()
 	f.s.flowEnded()
 }
 
@@ -307,6 +341,7 @@ func (s *Server) hold(c *socket) {
 		}
 		return
 	}
+	c.file() // before Shutdown can see it in s.held
 	s.held[c] = struct{}{}
 	s.mu.Unlock()
 	c.SetReadDeadline(time.Now().Add(s.opts.DenyHold))

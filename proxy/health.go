@@ -107,7 +107,7 @@ func (s *Server) probe(t *target, hc config.HealthCheck) (reason, desc string) {
 	}
 	defer c.Close()
 	if t.g.cfg.Load().ProxyProtocolV2 {
-		c.f.SetWriteDeadline(time.Now().Add(hc.Timeout.D()))
+		c.SetWriteDeadline(time.Now().Add(hc.Timeout.D()))
 		if _, err := c.Write(ppv2.AppendLocal(make([]byte, 0, 128))); err != nil {
 			return ReasonConnectionError, fmt.Sprintf("Health checks failed: %v", unwrapOpError(err))
 		}

@@ -92,7 +92,7 @@ func newLab(t *testing.T, ppv2 bool, placement config.Placement, edits ...string
 func (l *lab) start() *lab {
 	l.t.Helper()
 	l.reg = prometheus.NewRegistry()
-	srv, err := Start(l.cfg, Options{Registry: l.reg, DialTimeout: 2 * time.Second, ParkAfter: 50 * time.Millisecond})
+	srv, err := Start(l.cfg, Options{Registry: l.reg, DialTimeout: 2 * time.Second})
 	if err != nil {
 		l.t.Fatal(err)
 	}

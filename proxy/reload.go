@@ -117,10 +117,12 @@ func (s *Server) reload(cfg *config.Config) error {
 	}
 	for addr, ln := range fresh {
 		s.listeners[addr] = ln
-		s.accepts.Add(1)
-		go s.acceptLoop(addr, ln)
 	}
 	s.mu.Unlock()
+	// Outside s.mu: the loops take it when they accept.
+	for addr, ln := range fresh {
+		s.startAccepting(addr, ln)
+	}
 	for _, ln := range removed {
 		ln.Close()
 	}

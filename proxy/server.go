@@ -20,7 +20,6 @@ import (
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
 	"github.com/privlink/privlink/loadtest"
-	"github.com/privlink/privlink/proxy/acceptor"
 	"github.com/privlink/privlink/proxy/notify"
 	"github.com/privlink/privlink/proxy/relay"
 )
@@ -35,9 +34,6 @@ type Options struct {
 	// DialTimeout bounds the connection to a target (default 10s, about
 	// what NLB's SYN retries take before the client is reset).
 	DialTimeout time.Duration
-	// ParkAfter is how long a connection direction may be idle before it
-	// gives up its goroutine (see package relay; default 1s).
-	ParkAfter time.Duration
 	// Loader loads the configuration again for ReloadFromSource (SIGHUP,
 	// file changes, POST /v1/reload); nil disables those reloads.
 	Loader func() (*config.Config, error)
@@ -99,7 +95,6 @@ type Server struct {
 	groups    map[string]*targetGroup // by groupKey
 	endpoints map[string]*endpoint
 
-	accepts  sync.WaitGroup // endpoint accept loops
 	builtins sync.WaitGroup // built-in target servers
 	handlers sync.WaitGroup // connection goroutines
 	adminWG  sync.WaitGroup // the admin HTTP server
@@ -171,7 +166,7 @@ func (s *Server) Start() error {
 	}
 	s.started = true
 	s.mu.Unlock()
-	eng, err := relay.New(relay.Options{ParkAfter: s.opts.ParkAfter})
+	eng, err := relay.New(relay.Options{})
 	if err != nil {
 		s.Close()
 		return err
@@ -214,8 +209,7 @@ func (s *Server) bindAll(top *topology) error {
 		s.mu.Lock()
 		s.listeners[addr] = ln
 		s.mu.Unlock()
-		s.accepts.Add(1)
-		go s.acceptLoop(addr, ln)
+		s.startAccepting(addr, ln)
 	}
 	return s.startAdmin(top.cfg)
 }
@@ -269,33 +263,25 @@ func (s *Server) stopBuiltin(addr netip.AddrPort) {
 	}
 }
 
-func (s *Server) acceptLoop(addr netip.AddrPort, ln *listener) {
-	defer s.accepts.Done()
-	// A listener a reload removed is closed on purpose: stop quietly.
-	stopped := func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.closing || s.listeners[addr] != ln
-	}
-	err := acceptor.Loop(ln, s.accepted, stopped, func(err error, d time.Duration) {
+// startAccepting makes the engine's loops accept on ln.
+func (s *Server) startAccepting(addr netip.AddrPort, ln *listener) {
+	ln.start(s.eng, s.accepted, func(err error, d time.Duration) {
 		s.log.Warn("accept failed; backing off", zap.Stringer("listener", addr), zap.Duration("backoff", d), zap.Error(err))
 	})
-	if err != nil {
-		s.log.Error("listener stopped", zap.Stringer("listener", addr), zap.Error(err))
-	}
 }
 
-// accepted starts the pipeline for a new client connection.
-func (s *Server) accepted(c net.Conn) {
-	client := c.(*socket)
+// accepted starts the pipeline for a new client connection, on the loop
+// that accepted it.
+func (s *Server) accepted(l *relay.Loop, client *socket) {
 	r := s.top.Load().routes[client.local]
 	if r == nil || !s.flowStarted() { // a listener being removed, or shutting down
 		resetConn(client)
+		l.Release()
 		return
 	}
-	f := &flow{s: s, r: r}
+	f := &flow{s: s, r: r, l: l}
 	f.ct = conntrack.Entry{Client: client.remote, Path: &r.path, Start: time.Now()}
-	go f.serve(client)
+	f.serve(client)
 }
 
 // flowStarted counts a new flow unless the server is closing.

@@ -17,14 +17,18 @@ import (
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	lns := make([]*listener, 0, len(s.listeners))
 	for _, ln := range s.listeners {
-		ln.Close()
+		lns = append(lns, ln)
 	}
 	for c := range s.held {
 		c.SetReadDeadline(aLongTimeAgo)
 	}
 	s.mu.Unlock()
-	s.accepts.Wait()
+	// Outside s.mu: the loops take it when they accept.
+	for _, ln := range lns {
+		ln.Close()
+	}
 
 	drained := make(chan struct{})
 	go func() { s.handlers.Wait(); close(drained) }()

@@ -1,59 +1,76 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/internal/rawsock"
+	"github.com/privlink/privlink/proxy/relay"
 )
 
 // dial connects to the target from the node's IP and allocated port, so
-// the target's socket sees node:port as its peer (SNAT). It uses the
-// system calls directly: net.Dialer would add what a connection whose
-// addresses are known needs none of (address parsing, a context and a
-// timer, getsockname and getpeername) — a third of the dial's cost. A
-// forced shutdown aborts dials in progress through their sockets
-// (abortDials). Flows and health checks both dial through it.
+// the target's socket sees node:port as its peer (SNAT), and waits for the
+// connection in Go's netpoller: health checks use it. Flows dial with
+// startDial, and their loop waits. Both use the system calls directly:
+// net.Dialer would add what a connection whose addresses are known needs
+// none of (address parsing, a context and a timer, getsockname and
+// getpeername) — a third of the dial's cost. A forced shutdown aborts dials
+// in progress through their sockets (abortDials).
 func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*socket, error) {
-	if from.Addr().Is4() != target.Addr().Is4() {
-		return nil, fmt.Errorf("dial %s from %s: the node and the target are of different IP families", target, from)
+	c, pending, err := s.startDial(from, target)
+	if !pending {
+		return c, err
 	}
-	opError := func(err error) error {
-		return &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(from), Addr: net.TCPAddrFromAddrPort(target), Err: err}
+	defer s.dials.remove(c.fd)
+	if err := waitConnected(c.file(), timeout); err != nil {
+		c.Close()
+		return nil, dialError(from, target, err)
+	}
+	rawsock.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	return c, nil
+}
+
+// startDial starts a connect from from to target. pending: the connect is
+// in progress (EINPROGRESS) and the socket in the dials set until the
+// caller's wait ends (dials.remove). Otherwise the dial is over: a
+// connected socket with TCP_NODELAY, or an error.
+func (s *Server) startDial(from, target netip.AddrPort) (c *socket, pending bool, err error) {
+	if from.Addr().Is4() != target.Addr().Is4() {
+		return nil, false, fmt.Errorf("dial %s from %s: the node and the target are of different IP families", target, from)
 	}
 	fd, err := boundSocket(from)
 	if err != nil {
-		return nil, opError(err)
+		return nil, false, dialError(from, target, err)
 	}
 	if !s.dials.add(fd) {
 		unix.Close(fd)
-		return nil, ErrServerClosed
+		return nil, false, ErrServerClosed
 	}
-	defer s.dials.remove(fd)
-	// Registered with the netpoller before the connect (the fd is
-	// non-blocking), so the connect's completion is never missed.
-	f := os.NewFile(uintptr(fd), "tcp")
-	if err := rawsock.Connect(fd, target); err != nil {
-		if err == unix.EINPROGRESS {
-			err = waitConnected(f, timeout)
-		} else {
-			err = os.NewSyscallError("connect", err)
-		}
-		if err != nil {
-			f.Close()
-			return nil, opError(err)
-		}
+	c = newSocket(fd, from, target)
+	switch err := rawsock.Connect(fd, target); err {
+	case unix.EINPROGRESS:
+		return c, true, nil
+	case nil:
+		s.dials.remove(fd)
+		rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		return c, false, nil
+	default:
+		s.dials.remove(fd)
+		c.Close()
+		return nil, false, dialError(from, target, os.NewSyscallError("connect", err))
 	}
-	rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	return &socket{f: f, local: from, remote: target}, nil
+}
+
+func dialError(from, target netip.AddrPort, err error) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(from), Addr: net.TCPAddrFromAddrPort(target), Err: err}
 }
 
 // boundSocket returns a non-blocking TCP socket bound to addr, with
@@ -108,27 +125,87 @@ func waitConnected(f *os.File, timeout time.Duration) error {
 }
 
 // socket is a TCP connection privlink made with raw system calls: one a
-// listener accepted from a client, or one it dialled to a target. It has
-// the controls the relay needs (relay.Conn) and is a net.Conn for the rest
-// of the pipeline (a denied client held silent, a PROXY header written).
+// listener accepted from a client, or one it dialled to a target. Flows'
+// sockets stay out of Go's netpoller: the relay engine's loops wait for
+// them. It has the controls the relay needs (relay.Conn, relay.FDer) and is
+// a net.Conn for the rest of the pipeline (a denied client held silent, a
+// health check): those wait in the netpoller through an os.File made on
+// first use.
 type socket struct {
-	f             *os.File
+	// mu serialises Close with Control from other goroutines (the admin
+	// API's TCP_INFO reads): a closed descriptor's number may name another
+	// socket at once. The owner (a loop, or the goroutine holding a denied
+	// client) uses fd without it.
+	mu            sync.Mutex
+	fd            int      // -1 once closed
+	f             *os.File // once the socket waits in the netpoller
 	local, remote netip.AddrPort
 }
 
 func newSocket(fd int, local, remote netip.AddrPort) *socket {
-	return &socket{f: os.NewFile(uintptr(fd), "tcp"), local: local, remote: remote}
+	return &socket{fd: fd, local: local, remote: remote}
 }
 
-func (c *socket) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
-func (c *socket) Read(b []byte) (int, error)            { return c.f.Read(b) }
-func (c *socket) Write(b []byte) (int, error)           { return c.f.Write(b) }
-func (c *socket) Close() error                          { return c.f.Close() }
-func (c *socket) SetDeadline(t time.Time) error         { return c.f.SetDeadline(t) }
-func (c *socket) SetReadDeadline(t time.Time) error     { return c.f.SetReadDeadline(t) }
-func (c *socket) SetWriteDeadline(t time.Time) error    { return c.f.SetWriteDeadline(t) }
-func (c *socket) LocalAddr() net.Addr                   { return net.TCPAddrFromAddrPort(c.local) }
-func (c *socket) RemoteAddr() net.Addr                  { return net.TCPAddrFromAddrPort(c.remote) }
+// file moves the socket into Go's netpoller (deadlines, blocking reads).
+func (c *socket) file() *os.File {
+	if c.f == nil {
+		c.f = os.NewFile(uintptr(c.fd), "tcp")
+	}
+	return c.f
+}
+
+// FD is the descriptor (relay.FDer).
+func (c *socket) FD() int { return c.fd }
+
+func (c *socket) SyscallConn() (syscall.RawConn, error) {
+	if c.f != nil {
+		return c.f.SyscallConn()
+	}
+	return (*rawConn)(c), nil
+}
+
+func (c *socket) Read(b []byte) (int, error)         { return c.file().Read(b) }
+func (c *socket) SetDeadline(t time.Time) error      { return c.file().SetDeadline(t) }
+func (c *socket) SetReadDeadline(t time.Time) error  { return c.file().SetReadDeadline(t) }
+func (c *socket) SetWriteDeadline(t time.Time) error { return c.file().SetWriteDeadline(t) }
+func (c *socket) LocalAddr() net.Addr                { return net.TCPAddrFromAddrPort(c.local) }
+func (c *socket) RemoteAddr() net.Addr               { return net.TCPAddrFromAddrPort(c.remote) }
+
+// Write writes b: through the netpoller once the socket is there;
+// otherwise at once, and a socket whose buffer is full fails with EAGAIN
+// (its only use then is a PROXY header on a fresh connection).
+func (c *socket) Write(b []byte) (int, error) {
+	if c.f != nil {
+		return c.f.Write(b)
+	}
+	n := 0
+	for n < len(b) {
+		w, err := unix.Write(c.fd, b[n:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return n, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", err)}
+		}
+		n += w
+	}
+	return n, nil
+}
+
+func (c *socket) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.f != nil:
+		c.fd = -1
+		return c.f.Close()
+	case c.fd < 0:
+		return net.ErrClosed
+	}
+	err := unix.Close(c.fd)
+	c.fd = -1
+	return err
+}
 
 // CloseWrite sends a FIN (a half-close).
 func (c *socket) CloseWrite() error {
@@ -144,17 +221,32 @@ func (c *socket) SetLinger(sec int) error {
 	return c.control(func(fd int) error { return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l) })
 }
 
+// control runs fn with the descriptor, for the socket's owner.
 func (c *socket) control(fn func(fd int) error) error {
-	rc, err := c.f.SyscallConn()
-	if err != nil {
-		return err
+	if c.fd < 0 {
+		return net.ErrClosed
 	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return ferr
+	return fn(c.fd)
 }
+
+// rawConn is a socket's syscall.RawConn while it is not in the netpoller:
+// Control only (TCP_INFO, socket options).
+type rawConn socket
+
+func (rc *rawConn) Control(fn func(fd uintptr)) error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.fd < 0 {
+		return net.ErrClosed
+	}
+	fn(uintptr(rc.fd))
+	return nil
+}
+
+var errNotPolled = errors.New("proxy: socket not in the netpoller")
+
+func (rc *rawConn) Read(func(fd uintptr) bool) error  { return errNotPolled }
+func (rc *rawConn) Write(func(fd uintptr) bool) error { return errNotPolled }
 
 // dialing is the set of sockets of dials in progress.
 type dialing struct {
@@ -202,26 +294,17 @@ func resetConn(c *socket) {
 	c.Close()
 }
 
-// listener accepts clients on an endpoint interface with raw system calls:
-// net.TCPListener would add, per connection, a getsockname (the local
-// address is the listener's), the conversion of both addresses to
-// net.TCPAddr, and the allocations of a netFD, its addresses and a
-// net.TCPConn, which stay with every idle connection. The accepted socket
-// gets TCP_NODELAY and no keepalives (NLB sends none; they would keep idle
-// flows from expiring).
+// listener is an endpoint interface's listening socket. The relay
+// engine's loops accept on it (start) with raw system calls: net.TCPListener
+// would add, per connection, a getsockname (the local address is the
+// listener's), the conversion of both addresses to net.TCPAddr, and the
+// allocations of a netFD, its addresses and a net.TCPConn, which stay with
+// every idle connection. The accepted socket gets TCP_NODELAY and no
+// keepalives (NLB sends none; they would keep idle flows from expiring).
 type listener struct {
-	f      *os.File
-	rc     syscall.RawConn
-	addr   netip.AddrPort
-	closed atomic.Bool
-
-	// One Accept at a time: its state and callback are made once, not per
-	// connection.
-	mu     sync.Mutex
-	fd     int
-	remote netip.AddrPort
-	aerr   error
-	accept func(fd uintptr) bool
+	fd   int
+	addr netip.AddrPort
+	ln   *relay.Listener
 }
 
 // listenBacklog asks for the most the kernel allows (net.core.somaxconn).
@@ -236,50 +319,29 @@ func listen(addr netip.AddrPort) (*listener, error) {
 		unix.Close(fd)
 		return nil, bindError(addr, os.NewSyscallError("listen", err))
 	}
-	f := os.NewFile(uintptr(fd), "tcp-listener")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, bindError(addr, err)
-	}
-	l := &listener{f: f, rc: rc, addr: addr}
-	l.accept = l.acceptOnce
-	return l, nil
+	return &listener{fd: fd, addr: addr}, nil
 }
 
-// acceptOnce accepts a pending connection; like net, it skips those the
-// client aborted before they were accepted (ECONNABORTED).
-func (l *listener) acceptOnce(lfd uintptr) bool {
-	for {
-		l.fd, l.remote, l.aerr = rawsock.Accept(int(lfd))
-		if l.aerr != unix.EINTR && l.aerr != unix.ECONNABORTED {
-			return l.aerr != unix.EAGAIN
-		}
-	}
+// start makes the engine's loops accept: accepted runs on the loop that
+// accepted, with the client's socket.
+func (l *listener) start(e *relay.Engine, accepted func(*relay.Loop, *socket), failed func(error, time.Duration)) {
+	l.ln = e.Listen(l.fd, func(lp *relay.Loop, fd int, remote netip.AddrPort) {
+		accepted(lp, newSocket(fd, l.addr, remote))
+	}, failed)
 }
 
-// Accept waits for the next client (net.Listener). After Close it returns
-// net.ErrClosed.
-func (l *listener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	err := l.rc.Read(l.accept)
-	switch {
-	case err != nil:
-		if l.closed.Load() { // os reports "use of closed file"
-			err = net.ErrClosed
-		}
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
-	case l.aerr != nil:
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", l.aerr)}
-	}
-	rawsock.SetsockoptInt(l.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	return newSocket(l.fd, l.addr, l.remote), nil
-}
-
+// Close stops accepting (when it returns, no connection is accepted any
+// more) and closes the socket; connections already accepted go on.
 func (l *listener) Close() error {
-	l.closed.Store(true)
-	return l.f.Close()
+	if l.fd < 0 {
+		return net.ErrClosed
+	}
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	err := unix.Close(l.fd)
+	l.fd = -1
+	return err
 }
 
 func (l *listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.addr) }

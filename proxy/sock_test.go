@@ -5,15 +5,19 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/proxy/relay"
 )
 
-// The raw listener: the accepted socket knows both addresses, has
-// TCP_NODELAY and no keepalives, and Close ends a waiting Accept with
-// net.ErrClosed; a second listener on the address gets the bind error.
+// The raw listener, accepting on the engine's loops: the accepted socket
+// knows both addresses, has TCP_NODELAY and no keepalives; after Close
+// nothing is accepted and the address refuses connections; a second
+// listener on the address gets the bind error.
 func TestListener(t *testing.T) {
 	at := netip.MustParseAddrPort(labNet() + ".1.10:8443")
 	ln, err := listen(at)
@@ -23,6 +27,13 @@ func TestListener(t *testing.T) {
 	if _, err := listen(at); err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("second listen: %v, want address already in use", err)
 	}
+	e, err := relay.New(relay.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	accepted := make(chan *socket, 4)
+	ln.start(e, func(_ *relay.Loop, c *socket) { accepted <- c }, nil)
 	from := netip.MustParseAddrPort(labNet() + ".1.99:40123")
 	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(from), Timeout: 5 * time.Second}
 	client, err := d.Dial("tcp", at.String())
@@ -30,11 +41,12 @@ func TestListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
+	var s *socket
+	select {
+	case s = <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing accepted")
 	}
-	s := c.(*socket)
 	defer s.Close()
 	if s.local != at || s.remote != from || addrPort(s.RemoteAddr()) != from || addrPort(s.LocalAddr()) != at {
 		t.Fatalf("accepted %s ← %s, want %s ← %s", s.local, s.remote, at, from)
@@ -58,16 +70,14 @@ func TestListener(t *testing.T) {
 		t.Fatalf("read %q, %v", buf[:n], err)
 	}
 
-	done := make(chan error, 1)
-	go func() { _, err := ln.Accept(); done <- err }()
-	time.Sleep(20 * time.Millisecond)
 	ln.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end a waiting Accept")
+	if _, err := net.DialTimeout("tcp", at.String(), 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial after Close: %v, want connection refused", err)
+	}
+	if len(accepted) != 0 {
+		t.Fatal("accepted after Close")
+	}
+	if err := ln.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
 	}
 }

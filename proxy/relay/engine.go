@@ -3,46 +3,43 @@ package relay
 import (
 	"errors"
 	"fmt"
-	"os"
+	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/privlink/privlink/internal/rawsock"
 )
 
 // Options tune an Engine. The zero value is usable.
 type Options struct {
-	// ParkAfter is how long a direction may wait for data on its own
-	// goroutine before it is parked in the engine's epoll set (default 1s).
-	ParkAfter time.Duration
-	// StartLinger is how long the directions of a flow started with Serve
-	// wait for data on their own goroutines before they park (default 5ms).
-	StartLinger time.Duration
-	// MaxPipes bounds the pool of idle pipes (default 256).
+	// Loops is the number of event loops, each a goroutine locked to its
+	// own thread with its own epoll set (default GOMAXPROCS).
+	Loops int
+	// Tick is how often each loop checks its flows' idle timeouts and
+	// its connects' deadlines (default 100ms).
+	Tick time.Duration
+	// MaxPipes bounds each loop's pool of idle pipes (default 128).
 	MaxPipes int
 }
 
-// Engine relays flows. Create it with New; it owns one epoll goroutine and
-// one sweeper goroutine until Close.
+// Engine relays flows on a few event loops. Create it with New; it owns
+// its loops' goroutines until Close.
 type Engine struct {
-	opts Options
-	epfd int
-	// epfile registers epfd with Go's netpoller; it owns (and closes) epfd.
-	epfile *os.File
-	evfd   int // wakes the epoll loop on Close
-	slots  slotTable
-	pipes  pipePool
-	gen    atomic.Uint32
-	now    atomic.Int64 // coarse clock, UnixNano, advanced by the sweeper
+	opts  Options
+	loops []*Loop
+	next  atomic.Uint32
+	gen   atomic.Uint32
 
-	mu     sync.Mutex
-	closed bool
-	stop   chan struct{}
-	loops  sync.WaitGroup // the epoll and sweeper goroutines
-	flows  sync.WaitGroup // started flows until their FlowDone returned
+	mu      sync.Mutex
+	closed  bool
+	closing atomic.Bool    // closed, for the loops
+	wg      sync.WaitGroup // the loops' goroutines and the ticker
+	stop    chan struct{}  // stops the ticker
+	flows   sync.WaitGroup // started flows until their FlowDone returned
 }
 
 // ErrClosed is the cause of flows started after Close or killed by KillAll.
@@ -50,15 +47,162 @@ var ErrClosed = errors.New("relay: engine closed")
 
 // New starts an engine.
 func New(opts Options) (*Engine, error) {
-	if opts.ParkAfter <= 0 {
-		opts.ParkAfter = time.Second
+	if opts.Loops <= 0 {
+		opts.Loops = runtime.GOMAXPROCS(0)
 	}
-	if opts.StartLinger <= 0 {
-		opts.StartLinger = 5 * time.Millisecond
+	if opts.Tick <= 0 {
+		opts.Tick = 100 * time.Millisecond
 	}
 	if opts.MaxPipes <= 0 {
-		opts.MaxPipes = 256
+		opts.MaxPipes = 128
 	}
+	e := &Engine{opts: opts}
+	for i := 0; i < opts.Loops; i++ {
+		l, err := newLoop(e)
+		if err != nil {
+			for _, l := range e.loops {
+				l.close()
+			}
+			return nil, err
+		}
+		e.loops = append(e.loops, l)
+	}
+	e.wg.Add(len(e.loops) + 1)
+	for _, l := range e.loops {
+		go l.run()
+	}
+	e.stop = make(chan struct{})
+	go e.tick()
+	return e, nil
+}
+
+// Close kills every flow still relayed and stops the loops.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.closing.Store(true)
+	e.mu.Unlock()
+	e.KillAll()
+	e.flows.Wait()
+	for _, l := range e.loops {
+		l.post(op{kind: opStop})
+	}
+	close(e.stop)
+	e.wg.Wait()
+	for _, l := range e.loops {
+		l.close()
+	}
+	return nil
+}
+
+// Release tells l that a connection it accepted ended without a flow
+// started for it (Loop.Start): l owns one connection less.
+func (l *Loop) Release() { l.load.Add(-1) }
+
+// leastLoaded is the loop owning the fewest connections, l if none owns
+// fewer.
+func (l *Loop) leastLoaded() *Loop {
+	best, n := l, l.load.Load()
+	for _, x := range l.e.loops {
+		if m := x.load.Load(); m < n {
+			best, n = x, m
+		}
+	}
+	return best
+}
+
+// tick has the loops check their flows' idle timeouts every Tick.
+func (e *Engine) tick() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.opts.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			for _, l := range e.loops {
+				l.post(op{kind: opSweep})
+			}
+		}
+	}
+}
+
+// PipesInUse is the number of pipes holding or about to hold data: while
+// every flow is idle it is 0.
+func (e *Engine) PipesInUse() int {
+	n := int64(0)
+	for _, l := range e.loops {
+		n += l.pipes.inUse.Load()
+	}
+	return int(n)
+}
+
+// KillAll ends every flow at once: its sockets are closed and FlowDone
+// runs with ErrClosed as the cause.
+func (e *Engine) KillAll() {
+	for _, l := range e.loops {
+		l.post(op{kind: opKillAll})
+	}
+}
+
+// Loop is one event loop: a goroutine locked to its thread, waiting in
+// its own epoll set for the sockets of its flows. Everything about those
+// flows (their sockets, buffers, pipes, ends) happens on it; other
+// goroutines reach it through its inbox.
+type Loop struct {
+	e    *Engine
+	epfd int
+	evfd int // wakes the loop when its inbox gets an op
+
+	mu      sync.Mutex
+	inbox   []op
+	spare   []op
+	posted  bool // the eventfd was written since the loop last took the inbox
+	stopped bool // the loop has stopped: posts are dropped
+	// load is the connections the loop owns: accepted and not yet ended
+	// (Release), or relayed and not yet done.
+	load atomic.Int32
+
+	// Owned by the loop's goroutine.
+	socks []slot   // by file descriptor
+	head  *Flow    // the loop's flows, doubly linked
+	conns connList // connects in progress
+	lns   []*loopListener
+	ready []*dir // directions that used up their budget with more to read
+	buf   []byte // the buffer of a read and its write
+	pipes pipePool
+	now   int64 // coarse clock, UnixNano, also read by Flow.LastActivity
+}
+
+// op is a request to a loop from another goroutine.
+type op struct {
+	kind   opKind
+	f      *Flow
+	ln     *Listener
+	fd     int            // opAccepted
+	remote netip.AddrPort // opAccepted
+}
+
+type opKind uint8
+
+const (
+	opStart opKind = iota
+	opKill
+	opTerminate
+	opKillAll
+	opStop
+	opListen
+	opUnlisten
+	opSweep
+	opAccepted
+)
+
+func newLoop(e *Engine) (*Loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("relay: epoll: %w", err)
@@ -74,130 +218,239 @@ func New(opts Options) (*Engine, error) {
 		unix.Close(evfd)
 		return nil, fmt.Errorf("relay: epoll_ctl: %w", err)
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		unix.Close(evfd)
-		return nil, fmt.Errorf("relay: epoll: %w", err)
+	l := &Loop{e: e, epfd: epfd, evfd: evfd, buf: make([]byte, 0, hdrRoom+msgBufSize)}
+	l.pipes.max = e.opts.MaxPipes
+	l.now = time.Now().UnixNano()
+	return l, nil
+}
+
+func (l *Loop) close() {
+	l.pipes.closeAll()
+	unix.Close(l.evfd)
+	unix.Close(l.epfd)
+}
+
+// post hands an op to the loop, waking it unless a wake-up is pending; it
+// reports false when the loop has stopped (the op is dropped).
+func (l *Loop) post(o op) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
 	}
-	e := &Engine{opts: opts, epfd: epfd, evfd: evfd, stop: make(chan struct{})}
-	e.epfile = os.NewFile(uintptr(epfd), "relay-epoll")
-	e.pipes.max = opts.MaxPipes
-	e.slots.init()
-	e.now.Store(time.Now().UnixNano())
-	e.loops.Add(2)
-	go e.pollLoop()
-	go e.sweepLoop()
-	return e, nil
-}
-
-// Close kills every flow still relayed and stops the engine's goroutines.
-func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil
+	l.inbox = append(l.inbox, o)
+	wake := !l.posted
+	l.posted = true
+	l.mu.Unlock()
+	if wake {
+		one := uint64(1)
+		unix.Write(l.evfd, (*[8]byte)(unsafe.Pointer(&one))[:])
 	}
-	e.closed = true
-	e.mu.Unlock()
-	e.KillAll()
-	e.flows.Wait() // no direction touches the epoll set any more
-	close(e.stop)
-	var one [8]byte
-	one[0] = 1
-	unix.Write(e.evfd, one[:])
-	e.loops.Wait()
-	e.pipes.closeAll()
-	unix.Close(e.evfd) // epfd: closed by pollLoop through epfile
-	return nil
+	return true
 }
 
-func (e *Engine) isClosed() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.closed
-}
-
-// PipesInUse is the number of pipes holding or about to hold data: while
-// every flow is idle it is 0.
-func (e *Engine) PipesInUse() int { return int(e.pipes.inUse.Load()) }
-
-// KillAll ends every flow at once: its sockets are closed and OnDone runs
-// with ErrClosed as the cause.
-func (e *Engine) KillAll() {
-	e.slots.each(func(d *dir) {
-		if d == &d.f.ab {
-			d.f.abort(ErrClosed, false)
-		}
-	})
-}
-
-// pollLoop resumes parked directions whose socket became readable. The
-// engine's epoll descriptor is itself waited on through Go's netpoller (an
-// epoll set is readable while it has ready events), so the loop is an
-// ordinary goroutine: no thread sits blocked in epoll_wait, and a wake-up
-// costs no thread hand-off.
-func (e *Engine) pollLoop() {
-	defer e.loops.Done()
-	defer e.epfile.Close()
-	rc, err := e.epfile.SyscallConn()
-	if err != nil {
-		panic(fmt.Sprintf("relay: epoll fd: %v", err))
-	}
-	events := make([]unix.EpollEvent, 128)
+// run is the loop: wait, dispatch the sockets' events, run the
+// directions that are due, take the inbox, and sweep now and then.
+func (l *Loop) run() {
+	defer l.e.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	events := make([]unix.EpollEvent, 256)
 	for {
-		var n int
-		var werr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, werr = rawsock.EpollPoll(int(fd), events)
-			return n > 0 || (werr != nil && werr != unix.EINTR)
-		})
-		if err == nil {
-			err = werr
+		timeout := -1
+		if len(l.ready) > 0 {
+			timeout = 0
 		}
-		if err != nil {
-			panic(fmt.Sprintf("relay: epoll_wait: %v", err)) // EBADF/EINVAL: a bug, not a runtime condition
+		n, err := epollWait(l.epfd, events, timeout)
+		if err != nil && err != unix.EINTR {
+			panic(fmt.Sprintf("relay: epoll_wait: %v", err)) // EBADF/EINVAL: a bug
 		}
+		l.now = time.Now().UnixNano()
+		inbox := false
 		for _, ev := range events[:n] {
-			if int(ev.Fd) == e.evfd {
-				return
+			if int(ev.Fd) == l.evfd {
+				inbox = true
+				continue
 			}
-			d := e.slots.get(int(ev.Fd))
-			if d == nil || d.gen != uint32(ev.Pad) {
-				continue // a stale event of a socket closed meanwhile
-			}
-			if d.state.CompareAndSwap(stateParked, stateRunning) {
-				go d.run()
+			if fd := int(ev.Fd); fd < len(l.socks) {
+				if sl := l.socks[fd]; sl.h != nil && sl.gen == uint32(ev.Pad) {
+					sl.h.event(ev.Events)
+				} // else: a socket closed meanwhile
 			}
 		}
-	}
-}
-
-// sweepLoop advances the coarse clock, parks idle directions and expires
-// idle flows.
-func (e *Engine) sweepLoop() {
-	defer e.loops.Done()
-	tick := max(e.opts.ParkAfter/2, 10*time.Millisecond)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
+		if len(l.ready) > 0 {
+			l.runReady()
+		}
+		if inbox && l.takeInbox() {
+			l.stop()
 			return
-		case now := <-t.C:
-			e.sweep(now.UnixNano())
 		}
 	}
 }
 
-func (e *Engine) sweep(now int64) {
-	e.now.Store(now)
-	parkAfter := int64(e.opts.ParkAfter)
-	e.slots.each(func(d *dir) {
-		if d.state.Load() == stateRunning && !d.parkReq.Load() && now-d.active.Load() > parkAfter {
-			d.requestPark()
+// epollWait waits in epoll_pwait; the thread gives its processor up to
+// the scheduler (syscall.Syscall6 enters a system call) while it blocks.
+func epollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	var n uintptr
+	var e syscall.Errno
+	if msec == 0 {
+		n, _, e = syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	} else {
+		n, _, e = syscall.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	}
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// stop marks the loop stopped: later posts are dropped, and ops that came
+// after opStop are answered (a Listener waits for its acks).
+func (l *Loop) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	ops := l.inbox
+	l.inbox = nil
+	l.mu.Unlock()
+	for _, o := range ops {
+		switch o.kind {
+		case opListen, opUnlisten:
+			o.ln.acks.Done()
+		case opAccepted:
+			unix.Close(o.fd)
 		}
-		if d == &d.f.ab {
-			d.f.checkIdle(now)
+	}
+}
+
+// takeInbox runs the ops posted to the loop; true means stop.
+func (l *Loop) takeInbox() bool {
+	var b [8]byte
+	unix.Read(l.evfd, b[:])
+	l.mu.Lock()
+	ops := l.inbox
+	l.inbox, l.spare = l.spare[:0], nil
+	l.posted = false
+	l.mu.Unlock()
+	stop := false
+	for i := range ops {
+		o := &ops[i]
+		switch o.kind {
+		case opStart:
+			l.start(o.f)
+		case opKill:
+			o.f.abort(ErrClosed, false)
+		case opTerminate:
+			o.f.abort(ErrTerminated, true)
+		case opKillAll:
+			for f := l.head; f != nil; {
+				next := f.next
+				f.abort(ErrClosed, false)
+				f = next
+			}
+			l.conns.failAll(l, ErrClosed)
+		case opListen:
+			l.listen(o.ln)
+		case opUnlisten:
+			l.unlisten(o.ln)
+		case opAccepted:
+			o.ln.accepted(l, o.fd, o.remote)
+		case opSweep:
+			l.sweep()
+		case opStop:
+			stop = true
 		}
-	})
+		*o = op{}
+	}
+	l.mu.Lock()
+	if l.spare == nil {
+		l.spare = ops[:0]
+	}
+	l.mu.Unlock()
+	return stop
+}
+
+// runReady gives the directions that used up their budget another turn,
+// after the events of this round (fairness among flows).
+func (l *Loop) runReady() {
+	ready := l.ready
+	l.ready = nil
+	for _, d := range ready {
+		d.queued = false
+		d.pump()
+	}
+	if l.ready == nil {
+		l.ready = ready[:0]
+	}
+}
+
+// sweep expires idle flows and connects past their deadline, and resumes
+// listeners that backed off.
+func (l *Loop) sweep() {
+	for f := l.head; f != nil; f = f.next {
+		f.checkIdle(l.now)
+	}
+	l.conns.expire(l)
+	for _, ln := range l.lns {
+		if ln.off && l.now >= ln.retry {
+			ln.resume(l)
+		}
+	}
+}
+
+// handler is what the loop calls with a socket's epoll events.
+type handler interface{ event(ev uint32) }
+
+// slot is the handler of a descriptor, with the generation its epoll
+// registration carries: an event of a closed socket whose number was
+// reused meanwhile does not match.
+type slot struct {
+	h   handler
+	gen uint32
+}
+
+// attach adds fd to the loop's epoll set for h, edge-triggered for reading
+// and writing: the loop tracks readiness itself and never re-arms. It
+// returns the registration's generation.
+func (l *Loop) attach(fd int, h handler) (uint32, error) {
+	if fd >= len(l.socks) {
+		n := max(2*len(l.socks), fd+1, 1024)
+		socks := make([]slot, n)
+		copy(socks, l.socks)
+		l.socks = socks
+	}
+	gen := l.e.gen.Add(1)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET, Fd: int32(fd), Pad: int32(gen)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return 0, err
+	}
+	l.socks[fd] = slot{h, gen}
+	return gen, nil
+}
+
+// detach forgets fd's handler h before the socket is closed (closing
+// removes it from the epoll set).
+func (l *Loop) detach(fd int, h handler) {
+	if fd >= 0 && fd < len(l.socks) && l.socks[fd].h == h {
+		l.socks[fd] = slot{}
+	}
+}
+
+func (l *Loop) link(f *Flow) {
+	f.next = l.head
+	if l.head != nil {
+		l.head.prev = f
+	}
+	l.head = f
+}
+
+func (l *Loop) unlink(f *Flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else if l.head == f {
+		l.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	}
+	f.prev, f.next = nil, nil
 }

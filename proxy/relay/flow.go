@@ -8,17 +8,20 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/internal/rawsock"
 )
 
 // Owner is told when a flow ends and when it expires, and writes the
-// header of flows with HeaderFirst.
+// header of flows with HeaderFirst. Its methods run on the flow's loop
+// (FlowExpired also on the goroutine that called Expire): keep them short
+// and never block in them.
 type Owner interface {
 	// AppendHeader appends the header to send to B with A's first bytes.
 	AppendHeader(b []byte) []byte
 	// FlowDone runs once, after both sockets are closed; Flow.Cause says why.
 	FlowDone(*Flow)
-	// FlowExpired runs when the idle timeout expired the flow (from the
-	// engine's sweeper; keep it short).
+	// FlowExpired runs when the idle timeout (or Expire) expired the flow.
 	FlowExpired(*Flow)
 	// FlowELBReset runs each time the engine resets a peer that sent after
 	// the flow expired.
@@ -38,15 +41,21 @@ type HalfCloser interface {
 	FlowHalfClosed(*Flow)
 }
 
-// Conn is a connected stream socket the relay moves bytes for:
-// *net.TCPConn, or any socket with the same controls (privlink dials its
-// targets with raw system calls).
+// Conn is a connected, non-blocking stream socket the relay moves bytes
+// for: *net.TCPConn, or any socket with the same controls (privlink's own
+// sockets, made with raw system calls, also implement FDer). Once a flow
+// is started, only the engine touches its sockets, and it closes them.
 type Conn interface {
 	SyscallConn() (syscall.RawConn, error)
-	SetReadDeadline(t time.Time) error
 	SetLinger(sec int) error
 	CloseWrite() error
 	Close() error
+}
+
+// FDer is an optional interface of a Conn: its descriptor, without a
+// RawConn.
+type FDer interface {
+	FD() int
 }
 
 // Causes of a flow's end besides a clean close (nil) and ErrClosed.
@@ -70,91 +79,100 @@ type Flow struct {
 	// placement "first_data"). If A closes without sending, no header is sent.
 	HeaderFirst bool
 
-	e      *Engine
-	ab, ba dir
-	done   atomic.Int32
-	once   sync.Once
-	cause  error
+	l          *Loop
+	a, b       side
+	ab, ba     dir
+	prev, next *Flow // in the loop's list
+	done       int8  // directions finished
+	ended      bool  // complete ran
+	counted    bool  // counts in the loop's load
+	once       sync.Once
+	cause      error
 
 	expired atomic.Bool
-	closed  atomic.Bool // FlowClosing ran
-	segs    uint64      // segments received by both sockets at the last idle check
+	closed  bool   // FlowClosing ran
+	segs    uint64 // segments received by both sockets at the last idle check
 }
 
-// Start relays f until both directions have ended. It returns at once;
-// both directions start parked.
-func (e *Engine) Start(f *Flow) {
-	if !e.register(f) {
-		return
-	}
-	for _, d := range []*dir{&f.ab, &f.ba} {
-		if d.state.CompareAndSwap(stateNew, stateRunning) && !d.park() {
-			go d.run()
-		}
-	}
-}
+// Start relays f until both directions have ended. It returns at once.
+func (e *Engine) Start(f *Flow) { e.Serve(f, nil) }
 
-// Serve relays f like Start, but runs the first moments of the flow
-// without parking: B→A on a new goroutine and A→B on the caller's, each for
-// up to Options.StartLinger of waiting before it parks. A short connection
-// (request, answer, close) then never goes through the epoll set, and an
-// idle one costs a goroutine only for the linger. registered runs once the
-// flow is registered (Kill and Terminate work from then on), before any
-// byte moves. Serve returns when A→B has finished or parked.
+// Serve relays f like Start; registered, when not nil, runs once Kill and
+// Terminate work on f, before Serve returns.
 func (e *Engine) Serve(f *Flow, registered func()) {
-	ok := e.register(f)
-	if registered != nil {
-		registered()
-	}
-	if !ok {
-		return
-	}
-	deadline := time.Now().Add(e.opts.StartLinger)
-	for _, d := range []*dir{&f.ba, &f.ab} {
-		if !d.state.CompareAndSwap(stateNew, stateRunning) {
-			continue // aborted meanwhile
-		}
-		d.parkReq.Store(true)
-		d.src.SetReadDeadline(deadline)
-		if d == &f.ba {
-			go d.run()
-		} else {
-			d.run()
-		}
-	}
-}
-
-// register prepares f and adds it to the engine; false when the engine is
-// closed (f has been aborted).
-func (e *Engine) register(f *Flow) bool {
-	f.e = e
-	aRC, errA := f.A.SyscallConn()
-	bRC, errB := f.B.SyscallConn()
-	if errA != nil || errB != nil {
-		f.abort(ErrClosed, false)
-		return false
-	}
-	f.ab.init(f, f.A, f.B, aRC, bRC)
-	f.ba.init(f, f.B, f.A, bRC, aRC)
-	f.ab.first = f.HeaderFirst
-	// Registration happens under e.mu, so Close's KillAll sees every flow
-	// that got past this point.
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		f.e = nil // not counted in the engine's flows
-		f.abort(ErrClosed, false)
-		return false
+		f.closeUnstarted(ErrClosed)
+		if registered != nil {
+			registered()
+		}
+		return
 	}
 	e.flows.Add(1)
-	now := e.now.Load()
-	for _, d := range []*dir{&f.ab, &f.ba} {
-		d.active.Store(now)
-		d.gen = e.gen.Add(1)
-		e.slots.set(d.fd, d)
-	}
 	e.mu.Unlock()
-	return true
+	f.l = e.loops[int(e.next.Add(1))%len(e.loops)]
+	f.l.post(op{kind: opStart, f: f})
+	if registered != nil {
+		registered()
+	}
+}
+
+// closeUnstarted ends a flow the engine never took.
+func (f *Flow) closeUnstarted(cause error) {
+	f.ended = true
+	f.once.Do(func() { f.cause = cause })
+	f.A.Close()
+	f.B.Close()
+	if f.Owner != nil {
+		f.Owner.FlowDone(f)
+	}
+}
+
+// Start relays f on l: call it from a callback running on l (Listen's,
+// Connect's). B may be the socket of a Connect on l that succeeded.
+func (l *Loop) Start(f *Flow) {
+	e := l.e
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		l.Release()
+		f.closeUnstarted(ErrClosed)
+		return
+	}
+	e.flows.Add(1)
+	e.mu.Unlock()
+	f.l = l
+	f.counted = true
+	l.start(f)
+}
+
+// start sets f up on its loop and moves what its sockets already hold.
+func (l *Loop) start(f *Flow) {
+	f.a.init(f, f.A, &f.ab, &f.ba)
+	f.b.init(f, f.B, &f.ba, &f.ab)
+	f.ab.init(f, &f.a, &f.b)
+	f.ba.init(f, &f.b, &f.a)
+	f.ab.first = f.HeaderFirst
+	now := l.now
+	f.ab.active.Store(now)
+	f.ba.active.Store(now)
+	l.link(f)
+	if f.a.fd < 0 || f.b.fd < 0 || l.e.closing.Load() {
+		f.abort(ErrClosed, false)
+		return
+	}
+	if err := f.a.attach(l); err != nil {
+		f.abort(err, true)
+		return
+	}
+	if err := f.b.attach(l); err != nil {
+		f.abort(err, true)
+		return
+	}
+	f.a.writable, f.b.writable = true, true
+	f.ab.pump()
+	f.ba.pump()
 }
 
 // Sockets returns A and B (conntrack.Sockets).
@@ -164,7 +182,8 @@ func (f *Flow) Sockets() (a, b syscall.Conn) { return f.A, f.B }
 func (f *Flow) Bytes() (ab, ba uint64) { return f.ab.n.Load(), f.ba.n.Load() }
 
 // Cause is why the flow ended: nil for a clean close both ways, ErrResetA,
-// ErrResetB, ErrExpired, ErrClosed, or another socket error.
+// ErrResetB, ErrExpired, ErrClosed, ErrTerminated, or another socket error.
+// Read it from FlowDone on.
 func (f *Flow) Cause() error { return f.cause }
 
 // LastActivity is when data last moved in either direction (coarse).
@@ -172,73 +191,73 @@ func (f *Flow) LastActivity() time.Time {
 	return time.Unix(0, max(f.ab.active.Load(), f.ba.active.Load()))
 }
 
-// Kill ends the flow at once (both sockets closed); OnDone follows.
-func (f *Flow) Kill() { f.abort(ErrClosed, false) }
+// Kill ends the flow at once (both sockets closed); FlowDone follows.
+func (f *Flow) Kill() { f.l.post(op{kind: opKill, f: f}) }
 
 // Terminate ends the flow at once with an RST to both peers, as the load
 // balancer does to flows of a target that turned unhealthy or finished
 // draining; the cause is ErrTerminated. Call it only after Engine.Start.
-func (f *Flow) Terminate() { f.abort(ErrTerminated, true) }
-
-// abort records cause, closes both sockets (with an RST when reset is
-// set) and finishes the parked directions; running ones end on their own
-// as their sockets fail.
-func (f *Flow) abort(cause error, reset bool) {
-	first := false
-	f.once.Do(func() { f.cause, first = cause, true })
-	if first {
-		f.closing()
-		for _, c := range []Conn{f.A, f.B} {
-			if reset {
-				c.SetLinger(0)
-			}
-			c.Close()
-		}
-	}
-	for _, d := range []*dir{&f.ab, &f.ba} {
-		if d.state.CompareAndSwap(stateParked, stateFinished) || d.state.CompareAndSwap(stateNew, stateFinished) {
-			d.finished()
-		}
-	}
-}
-
-// complete runs when both directions finished.
-func (f *Flow) complete() {
-	f.once.Do(func() {}) // a clean end: cause stays nil
-	for _, d := range []*dir{&f.ab, &f.ba} {
-		if f.e != nil {
-			f.e.slots.clear(d.fd, d)
-		}
-		d.releasePipe()
-	}
-	f.closing()
-	f.A.Close()
-	f.B.Close()
-	if f.Owner != nil {
-		f.Owner.FlowDone(f)
-	}
-	if f.e != nil {
-		f.e.flows.Done()
-	}
-}
-
-// closing runs the owner's FlowClosing hook once.
-func (f *Flow) closing() {
-	if c, ok := f.Owner.(Closer); ok && f.closed.CompareAndSwap(false, true) {
-		c.FlowClosing(f)
-	}
-}
+func (f *Flow) Terminate() { f.l.post(op{kind: opTerminate, f: f}) }
 
 // Expire stops forwarding at once, silently, as if the idle timeout had
 // passed: the next peer that sends gets an RST (a stateless rule that now
 // denies the flow, for example). Call it only after Engine.Start.
 func (f *Flow) Expire() {
-	if f.expired.CompareAndSwap(false, true) {
-		f.ab.requestPark()
-		f.ba.requestPark()
-		if f.Owner != nil {
-			f.Owner.FlowExpired(f)
+	if f.expired.CompareAndSwap(false, true) && f.Owner != nil {
+		f.Owner.FlowExpired(f)
+	}
+}
+
+// abort records cause, closes both sockets (with an RST when reset is
+// set) and ends the flow. It runs on the loop.
+func (f *Flow) abort(cause error, reset bool) {
+	if f.ended {
+		return
+	}
+	f.once.Do(func() { f.cause = cause })
+	f.closing()
+	for _, s := range []*side{&f.a, &f.b} {
+		if reset && !s.closed {
+			s.c.SetLinger(0)
 		}
+		s.close()
+	}
+	f.ab.finish()
+	f.ba.finish()
+}
+
+// finished counts a direction's end; the second ends the flow.
+func (f *Flow) finished() {
+	if f.done++; f.done == 2 {
+		f.complete()
+	}
+}
+
+// complete runs when both directions finished.
+func (f *Flow) complete() {
+	f.ended = true
+	f.once.Do(func() {}) // a clean end: cause stays nil
+	f.closing()
+	f.a.close()
+	f.b.close()
+	f.l.unlink(f)
+	if f.counted {
+		f.l.load.Add(-1)
+	}
+	if f.Owner != nil {
+		f.Owner.FlowDone(f)
+	}
+	f.l.e.flows.Done()
+}
+
+// closing runs the owner's FlowClosing hook once.
+func (f *Flow) closing() {
+	if f.closed {
+		return
+	}
+	f.closed = true
+	if c, ok := f.Owner.(Closer); ok {
+		c.FlowClosing(f)
 	}
 }
 
@@ -247,12 +266,9 @@ func (f *Flow) Expire() {
 // segments received by the sockets (TCP_INFO) between checks.
 func (f *Flow) checkIdle(now int64) {
 	to := int64(f.IdleTimeout)
-	if to <= 0 {
-		return
-	}
-	if f.expired.Load() {
-		// Held until a peer sends (it gets an RST) or closes: resetting
-		// quiet peers would tell them what AWS never does.
+	if to <= 0 || f.expired.Load() {
+		// Expired flows are held until a peer sends (it gets an RST) or
+		// closes: resetting quiet peers would tell them what AWS never does.
 		return
 	}
 	idle := now - max(f.ab.active.Load(), f.ba.active.Load())
@@ -260,7 +276,7 @@ func (f *Flow) checkIdle(now int64) {
 		f.segs = 0
 		return
 	}
-	segs := segsIn(f.A) + segsIn(f.B)
+	segs := f.a.segsIn() + f.b.segsIn()
 	switch {
 	case f.segs == 0:
 		f.segs = segs
@@ -272,80 +288,88 @@ func (f *Flow) checkIdle(now int64) {
 	}
 }
 
-// segsIn returns the segments the socket received, or 0.
-func segsIn(c Conn) uint64 {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	var n uint64
-	rc.Control(func(fd uintptr) {
-		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO); err == nil {
-			n = uint64(info.Segs_in)
-		}
-	})
-	return n
+// side is one socket of a flow, as the loop sees it.
+type side struct {
+	f       *Flow
+	c       Conn
+	fd      int
+	gen     uint32
+	in, out *dir // the direction reading it, the one writing it
+	closed  bool
+	// readable and writable are the socket's readiness as last seen: set
+	// by an edge, cleared by EAGAIN (or a short read, unless ends).
+	readable, writable bool
+	// ends: the last event showed a FIN, an RST or urgent data queued (or
+	// no event was seen yet). A read stops short before them and they
+	// raise no new edge, so only EAGAIN shows the socket drained. Without
+	// them, a read shorter than asked took all there was: anything that
+	// arrives later raises a new edge.
+	ends bool
 }
 
-// Direction states.
-const (
-	stateNew int32 = iota
-	stateRunning
-	stateParked
-	stateFinished
-)
-
-// dir is one direction of a flow: it reads src and writes dst.
-type dir struct {
-	f            *Flow
-	src, dst     Conn
-	srcRC, dstRC syscall.RawConn
-	fd           int // src's descriptor, the epoll and slot key while src is open
-	gen          uint32
-	armed        bool // src is registered in the engine's epoll set
-
-	state   atomic.Int32
-	parkReq atomic.Bool
-	n       atomic.Uint64
-	active  atomic.Int64 // coarse time data last moved
-
-	p     *pipe
-	first bool    // the owner's header goes out with the first bytes
-	buf   *[]byte // bytes read and not yet written (with the header, the first time)
-	bufN  int
-	// spliced: bulk traffic moves through a pipe; until then, through buf.
-	spliced bool
-}
-
-func (d *dir) init(f *Flow, src, dst Conn, srcRC, dstRC syscall.RawConn) {
-	d.f, d.src, d.dst, d.srcRC, d.dstRC = f, src, dst, srcRC, dstRC
-	d.fd = -1
-	srcRC.Control(func(fd uintptr) { d.fd = int(fd) })
-}
-
-var aLongTimeAgo = time.Unix(1, 0)
-
-// requestPark makes the direction's goroutine give up waiting in the
-// netpoller and park in the engine's epoll set.
-func (d *dir) requestPark() {
-	if d.state.Load() != stateRunning {
+func (s *side) init(f *Flow, c Conn, in, out *dir) {
+	s.f, s.c, s.in, s.out, s.fd = f, c, in, out, -1
+	if x, ok := c.(FDer); ok {
+		s.fd = x.FD()
 		return
 	}
-	d.parkReq.Store(true)
-	d.src.SetReadDeadline(aLongTimeAgo)
-}
-
-// finished counts a direction's end; the second ends the flow.
-func (d *dir) finished() {
-	if d.f.done.Add(1) == 2 {
-		d.f.complete()
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { s.fd = int(fd) })
 	}
 }
 
-func (d *dir) releasePipe() {
-	if d.p != nil {
-		d.f.e.pipes.put(d.p)
-		d.p = nil
+// event handles an epoll event of the socket.
+func (s *side) event(ev uint32) {
+	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		s.writable = true
+		if s.out.pending() {
+			s.out.pump()
+		}
 	}
-	d.releaseBuf()
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0 && !s.closed {
+		s.readable = true
+		s.ends = ev&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
+		s.in.pump()
+	}
+}
+
+// attach registers the socket with l, or takes over the registration of
+// the Connect on l that made it.
+func (s *side) attach(l *Loop) error {
+	if s.fd < len(l.socks) {
+		if sl := l.socks[s.fd]; sl.h != nil {
+			if c, ok := sl.h.(*connect); ok && c.c == s.c && c.ok {
+				// Registered by the connect: readable only if it saw data.
+				l.socks[s.fd].h = s
+				s.readable = c.ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
+				s.ends = c.ev&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
+				return nil
+			}
+		}
+	}
+	// Newly registered: data may be queued already, and a read that finds
+	// none costs less than a round through epoll.
+	s.readable, s.ends = true, true
+	_, err := l.attach(s.fd, s)
+	return err
+}
+
+func (s *side) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.f.l.detach(s.fd, s)
+	s.c.Close()
+}
+
+func (s *side) segsIn() uint64 {
+	if s.closed || s.fd < 0 {
+		return 0
+	}
+	var info unix.TCPInfo
+	if rawsock.TCPInfo(s.fd, &info) != nil {
+		return 0
+	}
+	return uint64(info.Segs_in)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -122,17 +124,12 @@ func TestRelayBothWaysWithHalfClose(t *testing.T) {
 	}
 }
 
-func TestIdleDirectionsParkAndResume(t *testing.T) {
-	e := newEngine(t, Options{ParkAfter: 20 * time.Millisecond})
+// An idle flow holds no pipe and no goroutine, and resumes when data comes.
+func TestIdleFlowsResume(t *testing.T) {
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	r := start(t, e, o, nil)
-	waitUntil(t, "both directions parked", func() bool {
-		return r.flow.ab.state.Load() == stateParked && r.flow.ba.state.Load() == stateParked
-	})
-	if n := e.PipesInUse(); n != 0 {
-		t.Fatalf("%d pipes held by parked directions", n)
-	}
-	for i := range 3 { // resume, relay, park again, several times
+	for i := range 3 { // relay, idle, several times
 		msg := []byte{'m', byte('0' + i)}
 		r.client.Write(msg)
 		buf := make([]byte, 2)
@@ -143,9 +140,12 @@ func TestIdleDirectionsParkAndResume(t *testing.T) {
 		if _, err := io.ReadFull(r.client, buf); err != nil || !bytes.Equal(buf, msg) {
 			t.Fatalf("round %d: client got %q, %v", i, buf, err)
 		}
-		waitUntil(t, "parked again", func() bool { return r.flow.ab.state.Load() == stateParked })
+		time.Sleep(20 * time.Millisecond)
+		if n := e.PipesInUse(); n != 0 {
+			t.Fatalf("%d pipes held by an idle flow", n)
+		}
 	}
-	// A FIN wakes a parked direction too.
+	// A FIN wakes an idle direction too.
 	r.client.CloseWrite()
 	if _, err := io.ReadAll(r.server); err != nil {
 		t.Fatal(err)
@@ -159,15 +159,15 @@ func TestIdleDirectionsParkAndResume(t *testing.T) {
 func TestResetsArePropagatedAndAttributed(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		parked bool
+		idle   bool
 		resetA bool
-	}{{"client resets", false, true}, {"server resets", false, false}, {"client resets while parked", true, true}} {
+	}{{"client resets", false, true}, {"server resets", false, false}, {"client resets while idle", true, true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEngine(t, Options{ParkAfter: 20 * time.Millisecond})
+			e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 			o := newOwner()
 			r := start(t, e, o, nil)
-			if tt.parked {
-				waitUntil(t, "parked", func() bool { return r.flow.ab.state.Load() == stateParked })
+			if tt.idle {
+				time.Sleep(50 * time.Millisecond)
 			}
 			resetter, other, want := r.client, r.server, ErrResetA
 			if !tt.resetA {
@@ -186,7 +186,7 @@ func TestResetsArePropagatedAndAttributed(t *testing.T) {
 }
 
 func TestIdleTimeoutResetsTheNextSender(t *testing.T) {
-	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	r := start(t, e, o, func(f *Flow) { f.IdleTimeout = 150 * time.Millisecond })
 	r.client.Write([]byte("x"))
@@ -216,7 +216,7 @@ func TestKeepalivesDeferExpiry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs whole-second TCP keepalive timers")
 	}
-	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	r := start(t, e, o, func(f *Flow) { f.IdleTimeout = 1500 * time.Millisecond })
 	r.client.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 9})
@@ -232,10 +232,10 @@ func TestKeepalivesDeferExpiry(t *testing.T) {
 }
 
 func TestHeaderGoesWithFirstData(t *testing.T) {
-	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	r := start(t, e, o, func(f *Flow) { f.HeaderFirst = true })
-	time.Sleep(50 * time.Millisecond) // parked before the first byte: the header must survive it
+	time.Sleep(50 * time.Millisecond) // idle before the first byte: the header must survive it
 	r.client.Write([]byte("data"))
 	buf := make([]byte, 64)
 	n, err := r.server.Read(buf)
@@ -253,7 +253,7 @@ func TestHeaderGoesWithFirstData(t *testing.T) {
 }
 
 func TestCloseKillsFlows(t *testing.T) {
-	e, err := New(Options{ParkAfter: 10 * time.Millisecond})
+	e, err := New(Options{Tick: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,8 +262,7 @@ func TestCloseKillsFlows(t *testing.T) {
 	for range 50 {
 		rigs = append(rigs, start(t, e, o, nil))
 	}
-	waitUntil(t, "parked", func() bool { return rigs[49].flow.ba.state.Load() == stateParked })
-	rigs[0].client.Write([]byte("busy")) // one running, the rest parked
+	rigs[0].client.Write([]byte("busy")) // one busy, the rest idle
 	e.Close()
 	for range rigs {
 		if f := o.wait(t); f.Cause() != ErrClosed {
@@ -280,21 +279,18 @@ func TestCloseKillsFlows(t *testing.T) {
 	}
 }
 
-func TestManyParkedFlows(t *testing.T) {
-	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+// Flows live on the engine's loops: 300 of them add no goroutine.
+func TestManyIdleFlows(t *testing.T) {
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
+	before := runtime.NumGoroutine()
 	var rigs []*rig
 	for range 300 {
 		rigs = append(rigs, start(t, e, o, nil))
 	}
-	waitUntil(t, "all parked", func() bool {
-		for _, r := range rigs {
-			if r.flow.ab.state.Load() != stateParked || r.flow.ba.state.Load() != stateParked {
-				return false
-			}
-		}
-		return true
-	})
+	if n := runtime.NumGoroutine() - before; n > 5 {
+		t.Fatalf("300 flows added %d goroutines", n)
+	}
 	for i, r := range rigs {
 		r.client.Write([]byte{byte(i)})
 	}
@@ -317,11 +313,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// Serve runs the first moments on the caller's goroutine and a new one:
-// a short exchange completes without parking, and an idle flow parks after
-// the start linger without holding pipes.
-func TestServeLingersThenParks(t *testing.T) {
-	e := newEngine(t, Options{StartLinger: 50 * time.Millisecond, ParkAfter: time.Minute})
+// Serve runs registered before it returns, and relays what the client sent
+// before the flow started; an idle flow then holds no pipe.
+func TestServeRelaysEarlyData(t *testing.T) {
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	client, a := tcpPair(t)
 	b, server := tcpPair(t)
@@ -329,25 +324,18 @@ func TestServeLingersThenParks(t *testing.T) {
 	f := &Flow{A: a, B: b, Owner: o}
 	client.Write([]byte("early")) // queued before the relay starts
 	registered := false
-	done := make(chan struct{})
-	go func() { e.Serve(f, func() { registered = true }); close(done) }()
+	e.Serve(f, func() { registered = true })
+	if !registered {
+		t.Fatal("registered callback not run")
+	}
 	buf := make([]byte, 5)
 	server.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "early" {
 		t.Fatalf("server got %q, %v", buf, err)
 	}
-	if f.ab.state.Load() == stateParked {
-		t.Fatal("A→B parked within the linger")
-	}
-	<-done // Serve returns once A→B parks
-	if !registered {
-		t.Fatal("registered callback not run")
-	}
-	waitUntil(t, "both parked", func() bool {
-		return f.ab.state.Load() == stateParked && f.ba.state.Load() == stateParked
-	})
+	time.Sleep(20 * time.Millisecond)
 	if n := e.PipesInUse(); n != 0 {
-		t.Fatalf("%d pipes held by parked directions", n)
+		t.Fatalf("%d pipes held by an idle flow", n)
 	}
 	server.Write([]byte("late"))
 	client.SetDeadline(time.Now().Add(5 * time.Second))
@@ -364,7 +352,7 @@ func TestServeLingersThenParks(t *testing.T) {
 // buffer's (the last ones switch the direction to splice), messages
 // written in pieces, and a last message whose FIN arrives with it.
 func TestSmallMessagesNeverStall(t *testing.T) {
-	e := newEngine(t, Options{ParkAfter: 20 * time.Millisecond})
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	r := start(t, e, o, nil)
 	echo := func(c *net.TCPConn) {
@@ -414,7 +402,7 @@ func TestSmallMessagesNeverStall(t *testing.T) {
 // socket; the direction reads on (here into splice) for the rest of a
 // message queued whole while the direction was parked.
 func TestFullReadsReadOn(t *testing.T) {
-	e := newEngine(t, Options{ParkAfter: 10 * time.Millisecond})
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	r := start(t, e, o, nil)
 	for i, size := range []int{20000, 3 * msgBufSize} {
@@ -466,11 +454,11 @@ func TestSlowReaderBackpressure(t *testing.T) {
 // TestEndsQueuedBehindDataAreNotStalled: a FIN or an RST that arrives with
 // the last data, and data behind an urgent mark, are all read at once. A
 // read shorter than asked stops before them and they raise no new event;
-// waiting on such a read would leave them until the direction parks
-// (ParkAfter, here 3 s). Found in review; each case stalled 3 s then.
+// waiting on such a read would leave them until something else happened on
+// the socket. Found in review of an earlier pump; each case stalled 3 s then.
 func TestEndsQueuedBehindDataAreNotStalled(t *testing.T) {
 	const limit = 500 * time.Millisecond
-	e := newEngine(t, Options{ParkAfter: 3 * time.Second})
+	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	pair := func() (client, a, b, server *net.TCPConn) {
 		client, a = tcpPair(t)
@@ -591,4 +579,55 @@ func TestKillDuringBulkTransfer(t *testing.T) {
 	r.client.Close()
 	r.server.Close()
 	wg.Wait()
+}
+
+// Connections accepted on a shared listener spread over the loops: a few
+// long streams must not all land on the loop that happened to wake.
+func TestListenSpreadsConnections(t *testing.T) {
+	e := newEngine(t, Options{Loops: 2})
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var fd int
+	rc, _ := ln.SyscallConn()
+	rc.Control(func(x uintptr) { fd = int(x) })
+	got := make(chan *Loop, 8)
+	var mu sync.Mutex
+	var fds []int
+	l := e.Listen(fd, func(lp *Loop, fd int, _ netip.AddrPort) {
+		mu.Lock()
+		fds = append(fds, fd)
+		mu.Unlock()
+		got <- lp
+	}, nil)
+	defer func() {
+		l.Close()
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	per := map[*Loop]int{}
+	for range 4 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		select {
+		case lp := <-got:
+			per[lp]++
+		case <-time.After(5 * time.Second):
+			t.Fatal("not accepted")
+		}
+	}
+	if len(per) != 2 {
+		t.Fatalf("4 connections on %d loop(s), want 2 each", len(per))
+	}
+	for _, n := range per {
+		if n != 2 {
+			t.Fatalf("connections per loop %v, want 2 each", per)
+		}
+	}
 }

@@ -1,0 +1,155 @@
+package relay
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/internal/rawsock"
+)
+
+// Listener accepts on a listening socket from every loop of an engine: a
+// new connection is handled by the loop that accepted it, on that loop.
+type Listener struct {
+	fd       int
+	accepted func(l *Loop, fd int, remote netip.AddrPort)
+	failed   func(err error, backoff time.Duration)
+	e        *Engine
+	acks     sync.WaitGroup
+	closed   bool
+}
+
+// Listen makes every loop accept on fd, a non-blocking listening socket:
+// accepted runs with the new non-blocking socket on the loop that owns
+// fewest connections (the one that accepted unless another owns fewer),
+// which then owns it: a Flow started on it with Loop.Start, or
+// Loop.Release when the connection ends without one. failed (may be nil) is told when accepting
+// fails for lack of resources (descriptors, memory): that loop stops
+// accepting for a back-off, from 5ms doubling up to 1s. The caller keeps
+// fd and closes it after Listener.Close.
+func (e *Engine) Listen(fd int, accepted func(l *Loop, fd int, remote netip.AddrPort), failed func(err error, backoff time.Duration)) *Listener {
+	ln := &Listener{fd: fd, accepted: accepted, failed: failed, e: e}
+	ln.acks.Add(len(e.loops))
+	for _, l := range e.loops {
+		if !l.post(op{kind: opListen, ln: ln}) {
+			ln.acks.Done() // the engine is closed: nothing accepts
+		}
+	}
+	ln.acks.Wait()
+	return ln
+}
+
+// Close stops accepting on every loop; when it returns, no loop uses the
+// socket any more and accepted is not called again.
+func (ln *Listener) Close() {
+	if ln.closed {
+		return
+	}
+	ln.closed = true
+	ln.acks.Add(len(ln.e.loops))
+	for _, l := range ln.e.loops {
+		if !l.post(op{kind: opUnlisten, ln: ln}) {
+			ln.acks.Done()
+		}
+	}
+	ln.acks.Wait()
+}
+
+// loopListener is a listener's state on one loop.
+type loopListener struct {
+	l       *Loop
+	ln      *Listener
+	gen     uint32
+	off     bool // backing off
+	backoff time.Duration
+	retry   int64
+}
+
+// acceptBatch bounds the accepts of one event: the listener is
+// level-triggered, so the rest wait for the next round, after the other
+// sockets' events.
+const acceptBatch = 32
+
+func (l *Loop) listen(ln *Listener) {
+	defer ln.acks.Done()
+	x := &loopListener{l: l, ln: ln}
+	l.lns = append(l.lns, x)
+	x.resume(l)
+}
+
+func (l *Loop) unlisten(ln *Listener) {
+	defer ln.acks.Done()
+	for i, x := range l.lns {
+		if x.ln == ln {
+			if !x.off {
+				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, ln.fd, nil)
+				l.detach(ln.fd, x)
+			}
+			l.lns = append(l.lns[:i], l.lns[i+1:]...)
+			return
+		}
+	}
+}
+
+// resume (re)registers the listening socket, level-triggered and
+// exclusive: one loop is woken per new connection, not all of them.
+func (x *loopListener) resume(l *Loop) {
+	fd := x.ln.fd
+	if fd >= len(l.socks) {
+		n := max(2*len(l.socks), fd+1, 1024)
+		socks := make([]slot, n)
+		copy(socks, l.socks)
+		l.socks = socks
+	}
+	x.gen = l.e.gen.Add(1)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd), Pad: int32(x.gen)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		x.pause(l, err)
+		return
+	}
+	l.socks[fd] = slot{x, x.gen}
+	x.off = false
+}
+
+func (x *loopListener) pause(l *Loop, err error) {
+	x.backoff = min(max(2*x.backoff, 5*time.Millisecond), time.Second)
+	x.off, x.retry = true, l.now+int64(x.backoff)
+	if x.ln.failed != nil {
+		x.ln.failed(err, x.backoff)
+	}
+}
+
+func (x *loopListener) event(uint32) {
+	l := x.l
+	for range acceptBatch {
+		fd, remote, err := rawsock.Accept(x.ln.fd)
+		switch err {
+		case nil:
+			x.backoff = 0
+			rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			// Spread connections over the loops: a few long streams must
+			// not all land on the loop that happened to wake.
+			to := l.leastLoaded()
+			to.load.Add(1)
+			if to == l {
+				x.ln.accepted(l, fd, remote)
+			} else if !to.post(op{kind: opAccepted, ln: x.ln, fd: fd, remote: remote}) {
+				to.load.Add(-1)
+				unix.Close(fd)
+			}
+			continue
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EAGAIN:
+			return
+		}
+		// Out of descriptors or memory: stop accepting here for a while
+		// (a level-triggered listener would wake the loop at once again).
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, x.ln.fd, nil)
+		l.detach(x.ln.fd, x)
+		x.pause(l, err)
+		return
+	}
+}

@@ -1,0 +1,127 @@
+package relay
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/internal/rawsock"
+)
+
+// Connect waits on l for the non-blocking connect of c (whose connect(2)
+// returned EINPROGRESS) to finish, then runs done on l: nil when c is
+// connected (then start c's flow on l with Loop.Start, which takes over
+// the registration), or why it failed (os.ErrDeadlineExceeded after
+// timeout, ErrClosed when the engine closes). Call it on l.
+func (l *Loop) Connect(c Conn, timeout time.Duration, done func(error)) {
+	x := &connect{l: l, c: c, done: done, fd: -1, deadline: l.now + int64(timeout)}
+	if f, ok := c.(FDer); ok {
+		x.fd = f.FD()
+	} else if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { x.fd = int(fd) })
+	}
+	if x.fd < 0 {
+		done(ErrClosed)
+		return
+	}
+	if l.e.closing.Load() {
+		done(ErrClosed)
+		return
+	}
+	if _, err := l.attach(x.fd, x); err != nil {
+		done(os.NewSyscallError("epoll_ctl", err))
+		return
+	}
+	l.conns.push(x)
+}
+
+// connect is a connect in progress on a loop.
+type connect struct {
+	l          *Loop
+	c          Conn
+	fd         int
+	deadline   int64
+	done       func(error)
+	ok         bool   // connected: the registration waits for Loop.Start
+	ev         uint32 // the events seen
+	prev, next *connect
+}
+
+func (x *connect) event(ev uint32) {
+	if x.ok {
+		x.ev |= ev // connected; the flow has not started yet
+		return
+	}
+	x.ev = ev
+	if ev&(unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+		if ev&unix.EPOLLOUT != 0 {
+			x.finish(nil) // writable without an error: connected
+		}
+		return
+	}
+	v, err := rawsock.GetsockoptInt(x.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		x.finish(os.NewSyscallError("getsockopt", err))
+	case v != 0:
+		x.finish(os.NewSyscallError("connect", unix.Errno(v)))
+	case rawsock.Connected(x.fd):
+		x.finish(nil)
+	default: // shut down while connecting (abortDials)
+		x.finish(os.NewSyscallError("connect", unix.ECONNABORTED))
+	}
+}
+
+// finish ends the wait: on success the socket stays registered for the
+// flow; on failure the loop forgets it (the caller closes it).
+func (x *connect) finish(err error) {
+	x.l.conns.remove(x)
+	if err == nil {
+		x.ok = true
+	} else {
+		x.l.detach(x.fd, x)
+	}
+	x.done(err)
+}
+
+// connList is a loop's connects in progress, for their deadlines.
+type connList struct{ head *connect }
+
+func (cl *connList) push(x *connect) {
+	x.next = cl.head
+	if cl.head != nil {
+		cl.head.prev = x
+	}
+	cl.head = x
+}
+
+func (cl *connList) remove(x *connect) {
+	if x.prev != nil {
+		x.prev.next = x.next
+	} else if cl.head == x {
+		cl.head = x.next
+	}
+	if x.next != nil {
+		x.next.prev = x.prev
+	}
+	x.prev, x.next = nil, nil
+}
+
+func (cl *connList) expire(l *Loop) {
+	for x := cl.head; x != nil; {
+		next := x.next
+		if l.now >= x.deadline {
+			x.finish(os.ErrDeadlineExceeded)
+		}
+		x = next
+	}
+}
+
+func (cl *connList) failAll(l *Loop, err error) {
+	for x := cl.head; x != nil; {
+		next := x.next
+		x.finish(err)
+		x = next
+	}
+}
