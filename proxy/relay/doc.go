@@ -1,16 +1,26 @@
-// Package relay moves bytes between the two TCP connections of a proxied
-// flow in both directions, propagating half-closes and resets, without
-// holding a goroutine or a pipe while a direction is idle. Small messages go
-// through a pooled buffer (read, write); once a read fills it, the direction
-// moves its bytes with splice(2) through a pooled pipe.
+// Package relay is privlink's data path: a few event loops that accept
+// connections, wait for dials, and move bytes between the two TCP
+// connections of each flow in both directions, propagating half-closes and
+// resets.
 //
-// While data flows, each direction runs on its own goroutine, waiting in the
-// Go runtime's netpoller like io.Copy does; one wait covers reading until
-// EAGAIN and writing what was read. A direction that has seen no
-// data for Options.ParkAfter is parked: its goroutine exits and the source
-// socket is watched by the engine's own epoll set; readability resumes it on
-// a new goroutine. Pipes come from a pool and are held only while bytes are
-// in them. An idle flow therefore costs two sockets and a few hundred bytes.
+// An Engine runs Options.Loops loops (default GOMAXPROCS). Each loop is a
+// goroutine locked to its thread with its own epoll set, blocked in
+// epoll_pwait when it has nothing to do, as HAProxy's threads are. A
+// socket's whole life is handled on one loop with raw system calls: the
+// listening socket is shared by every loop (EPOLLEXCLUSIVE), and a
+// connection accepted on a loop is dialled, relayed and closed on it. No
+// goroutine is started per connection and Go's netpoller is not involved,
+// so a connection costs no goroutine wake-up and no thread hand-off. Other
+// goroutines reach a loop through its inbox (an eventfd wakes it): Kill,
+// Terminate, listeners added and removed.
+//
+// Sockets are registered edge-triggered for reading and writing, and the
+// loop keeps each one's readiness. Small messages are read into the loop's
+// buffer and written at once; what a full socket does not take waits in a
+// pooled buffer until EPOLLOUT. Once a read fills the buffer, the direction
+// moves its bytes with splice(2) through a pooled pipe, held only while
+// bytes are in it. An idle flow therefore costs its two sockets and a few
+// hundred bytes: no goroutine, no buffer, no pipe.
 //
 // The engine also implements the NLB idle timeout: a flow with no traffic in
 // either direction for its IdleTimeout is expired silently, and whichever
