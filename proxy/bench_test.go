@@ -85,6 +85,10 @@ func (r *benchRig) each(b *testing.B, fn func(b *testing.B, addr netip.AddrPort)
 }
 
 // BenchmarkConnect: connect, 64-byte echo, close — the connection rate.
+// The benchmarks below run the client in the proxy's process: the relay's
+// loops block in epoll_pwait holding processors the client's goroutines
+// then wait for, so their latency is higher than a separate client sees
+// (docs/performance.md); they are for allocations and code-path changes.
 func BenchmarkConnect(b *testing.B) {
 	newBenchRig(b, loadtest.ModeEcho).each(b, func(b *testing.B, addr netip.AddrPort) {
 		b.SetParallelism(4)
