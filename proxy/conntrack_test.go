@@ -120,8 +120,16 @@ func TestConnectionsAPI(t *testing.T) {
 	if err := echo(t, c, msg); err != nil {
 		t.Fatal(err)
 	}
+	// The relay counts bytes once its write returns, which may be just
+	// after the client has read them: poll briefly.
 	var list []conntrack.View
-	getJSON(t, url+"/v1/connections?endpoint="+endpointID, &list)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		list = nil
+		getJSON(t, url+"/v1/connections?endpoint="+endpointID, &list)
+		if len(list) != 1 || list[0].ClientSide.BytesOut == 1000 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(list) != 1 {
 		t.Fatalf("%d connections", len(list))
 	}
