@@ -8,12 +8,10 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
-	"github.com/privlink/privlink/internal/rawsock"
 	"github.com/privlink/privlink/proxy/ppv2"
 	"github.com/privlink/privlink/proxy/relay"
 )
@@ -170,9 +168,7 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 	}
 	f.l.Connect(target, f.s.opts.DialTimeout, func(err error) {
 		f.s.dials.remove(target.fd)
-		if err == nil {
-			rawsock.SetsockoptInt(target.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		} else {
+		if err != nil {
 			target.Close()
 			target = nil
 			err = dialError(f.ct.Node, f.ct.Target, err)

@@ -34,7 +34,6 @@ func (s *Server) dial(from, target netip.AddrPort, timeout time.Duration) (*sock
 		c.Close()
 		return nil, dialError(from, target, err)
 	}
-	rawsock.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	return c, nil
 }
 
@@ -54,13 +53,13 @@ func (s *Server) startDial(from, target netip.AddrPort) (c *socket, pending bool
 		unix.Close(fd)
 		return nil, false, ErrServerClosed
 	}
+	rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c = newSocket(fd, from, target)
 	switch err := rawsock.Connect(fd, target); err {
 	case unix.EINPROGRESS:
 		return c, true, nil
 	case nil:
 		s.dials.remove(fd)
-		rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		return c, false, nil
 	default:
 		s.dials.remove(fd)
@@ -299,8 +298,8 @@ func resetConn(c *socket) {
 // would add, per connection, a getsockname (the local address is the
 // listener's), the conversion of both addresses to net.TCPAddr, and the
 // allocations of a netFD, its addresses and a net.TCPConn, which stay with
-// every idle connection. The accepted socket gets TCP_NODELAY and no
-// keepalives (NLB sends none; they would keep idle flows from expiring).
+// every idle connection. The accepted socket gets TCP_NODELAY (inherited
+// from the listening socket) and no keepalives (NLB sends none; they would keep idle flows from expiring).
 type listener struct {
 	fd   int
 	addr netip.AddrPort
@@ -315,6 +314,8 @@ func listen(addr netip.AddrPort) (*listener, error) {
 	if err != nil {
 		return nil, bindError(addr, err)
 	}
+	// Accepted sockets inherit it.
+	rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	if err := rawsock.Listen(fd, listenBacklog); err != nil {
 		unix.Close(fd)
 		return nil, bindError(addr, os.NewSyscallError("listen", err))

@@ -21,7 +21,8 @@ type Listener struct {
 	closed   bool
 }
 
-// Listen makes every loop accept on fd, a non-blocking listening socket:
+// Listen makes every loop accept on fd, a non-blocking listening socket
+// (accepted sockets inherit its options, TCP_NODELAY among them):
 // accepted runs with the new non-blocking socket on the loop that owns
 // fewest connections (the one that accepted unless another owns fewer),
 // which then owns it: a Flow started on it with Loop.Start, or
@@ -128,7 +129,6 @@ func (x *loopListener) event(uint32) {
 		switch err {
 		case nil:
 			x.backoff = 0
-			rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 			// Spread connections over the loops: a few long streams must
 			// not all land on the loop that happened to wake.
 			to := l.leastLoaded()

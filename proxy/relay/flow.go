@@ -347,9 +347,9 @@ func (s *side) attach(l *Loop) error {
 			}
 		}
 	}
-	// Newly registered: data may be queued already, and a read that finds
-	// none costs less than a round through epoll.
-	s.readable, s.ends = true, true
+	// Newly registered: if data (or an end) is queued already, the
+	// registration raises an event at once, with the mask that tells
+	// whether one read will do; the loop's next wait returns it.
 	_, err := l.attach(s.fd, s)
 	return err
 }
