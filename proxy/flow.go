@@ -161,6 +161,9 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 			return
 		}
 	}
+	if try == 0 {
+		f.l.Watch(client) // its first bytes arrive while the target is dialled
+	}
 	target, pending, err := f.s.startDial(f.ct.Node, f.ct.Target)
 	if !pending {
 		f.dialed(client, target, err, try, t0)

@@ -15,12 +15,7 @@ import (
 // the registration), or why it failed (os.ErrDeadlineExceeded after
 // timeout, ErrClosed when the engine closes). Call it on l.
 func (l *Loop) Connect(c Conn, timeout time.Duration, done func(error)) {
-	x := &connect{l: l, c: c, done: done, fd: -1, deadline: l.now + int64(timeout)}
-	if f, ok := c.(FDer); ok {
-		x.fd = f.FD()
-	} else if rc, err := c.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) { x.fd = int(fd) })
-	}
+	x := &connect{l: l, c: c, done: done, fd: connFD(c), deadline: l.now + int64(timeout)}
 	if x.fd < 0 {
 		done(ErrClosed)
 		return
@@ -124,4 +119,35 @@ func (cl *connList) failAll(l *Loop, err error) {
 		x.finish(err)
 		x = next
 	}
+}
+
+// Watch registers c, a socket a flow will be started for on l, ahead of
+// that flow: the events it raises meanwhile (the client's first bytes
+// while its target is dialled) are kept, so Loop.Start knows whether c
+// holds data, and whether one read takes all of it, without a read that
+// finds nothing. Call it on l.
+func (l *Loop) Watch(c Conn) {
+	if fd := connFD(c); fd >= 0 {
+		l.attach(fd, &watch{c: c}) // on failure, Start registers c itself
+	}
+}
+
+// watch keeps the events of a socket registered by Watch.
+type watch struct {
+	c  Conn
+	ev uint32
+}
+
+func (x *watch) event(ev uint32) { x.ev |= ev }
+
+// connFD is c's descriptor, or -1.
+func connFD(c Conn) int {
+	if f, ok := c.(FDer); ok {
+		return f.FD()
+	}
+	fd := -1
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(x uintptr) { fd = int(x) })
+	}
+	return fd
 }

@@ -191,7 +191,8 @@ func (f *Flow) LastActivity() time.Time {
 	return time.Unix(0, max(f.ab.active.Load(), f.ba.active.Load()))
 }
 
-// Kill ends the flow at once (both sockets closed); FlowDone follows.
+// Kill ends the flow at once (both sockets closed); FlowDone follows on
+// the flow's loop. Call it only after Engine.Start (or Loop.Start).
 func (f *Flow) Kill() { f.l.post(op{kind: opKill, f: f}) }
 
 // Terminate ends the flow at once with an RST to both peers, as the load
@@ -308,14 +309,7 @@ type side struct {
 }
 
 func (s *side) init(f *Flow, c Conn, in, out *dir) {
-	s.f, s.c, s.in, s.out, s.fd = f, c, in, out, -1
-	if x, ok := c.(FDer); ok {
-		s.fd = x.FD()
-		return
-	}
-	if rc, err := c.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) { s.fd = int(fd) })
-	}
+	s.f, s.c, s.in, s.out, s.fd = f, c, in, out, connFD(c)
 }
 
 // event handles an epoll event of the socket.
@@ -337,14 +331,19 @@ func (s *side) event(ev uint32) {
 // the Connect on l that made it.
 func (s *side) attach(l *Loop) error {
 	if s.fd < len(l.socks) {
-		if sl := l.socks[s.fd]; sl.h != nil {
-			if c, ok := sl.h.(*connect); ok && c.c == s.c && c.ok {
-				// Registered by the connect: readable only if it saw data.
-				l.socks[s.fd].h = s
-				s.readable = c.ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
-				s.ends = c.ev&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
-				return nil
-			}
+		// Registered by Connect or Watch: readable only if it saw data.
+		seen, ok := uint32(0), false
+		switch h := l.socks[s.fd].h.(type) {
+		case *connect:
+			seen, ok = h.ev, h.c == s.c && h.ok
+		case *watch:
+			seen, ok = h.ev, h.c == s.c
+		}
+		if ok {
+			l.socks[s.fd].h = s
+			s.readable = seen&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
+			s.ends = seen&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
+			return nil
 		}
 	}
 	// Newly registered: if data (or an end) is queued already, the
