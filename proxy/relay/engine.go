@@ -142,16 +142,23 @@ func addProcs(n int) {
 // started for it (Loop.Start): l owns one connection less.
 func (l *Loop) Release() { l.load.Add(-1) }
 
-// leastLoaded is the loop owning the fewest connections, l if none owns
-// fewer.
+// leastLoaded is the loop a new connection of l should go to: the one
+// owning the fewest connections when l owns only a few (each long stream
+// matters) or more than twice as many as it; otherwise l. Handing a
+// connection over costs the other loop a wake-up, and while both loops are
+// busy the listener's wake-ups already share the work.
 func (l *Loop) leastLoaded() *Loop {
-	best, n := l, l.load.Load()
+	mine := l.load.Load()
+	best, n := l, mine
 	for _, x := range l.e.loops {
 		if m := x.load.Load(); m < n {
 			best, n = x, m
 		}
 	}
-	return best
+	if mine <= 2 || n*2 < mine {
+		return best
+	}
+	return l
 }
 
 // tick has the loops check their flows' idle timeouts every Tick.
