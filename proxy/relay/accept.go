@@ -62,7 +62,6 @@ func (ln *Listener) Close() {
 type loopListener struct {
 	l       *Loop
 	ln      *Listener
-	gen     uint32
 	off     bool // backing off
 	backoff time.Duration
 	retry   int64
@@ -97,20 +96,10 @@ func (l *Loop) unlisten(ln *Listener) {
 // resume (re)registers the listening socket, level-triggered and
 // exclusive: one loop is woken per new connection, not all of them.
 func (x *loopListener) resume(l *Loop) {
-	fd := x.ln.fd
-	if fd >= len(l.socks) {
-		n := max(2*len(l.socks), fd+1, 1024)
-		socks := make([]slot, n)
-		copy(socks, l.socks)
-		l.socks = socks
-	}
-	x.gen = l.e.gen.Add(1)
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd), Pad: int32(x.gen)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := l.attach(x.ln.fd, x, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
 		x.pause(l, err)
 		return
 	}
-	l.socks[fd] = slot{x, x.gen}
 	x.off = false
 }
 

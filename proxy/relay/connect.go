@@ -24,7 +24,7 @@ func (l *Loop) Connect(c Conn, timeout time.Duration, done func(error)) {
 		done(ErrClosed)
 		return
 	}
-	if _, err := l.attach(x.fd, x); err != nil {
+	if err := l.attach(x.fd, x, socketEvents); err != nil {
 		done(os.NewSyscallError("epoll_ctl", err))
 		return
 	}
@@ -33,14 +33,14 @@ func (l *Loop) Connect(c Conn, timeout time.Duration, done func(error)) {
 
 // connect is a connect in progress on a loop.
 type connect struct {
-	l          *Loop
-	c          Conn
-	fd         int
-	deadline   int64
-	done       func(error)
-	ok         bool   // connected: the registration waits for Loop.Start
-	ev         uint32 // the events seen
-	prev, next *connect
+	l              *Loop
+	c              Conn
+	fd             int
+	deadline       int64
+	done           func(error)
+	ok             bool   // connected: the registration waits for Loop.Start
+	ev             uint32 // the events seen
+	links[connect]        // in the loop's connects
 }
 
 func (x *connect) event(ev uint32) {
@@ -80,46 +80,7 @@ func (x *connect) finish(err error) {
 	x.done(err)
 }
 
-// connList is a loop's connects in progress, for their deadlines.
-type connList struct{ head *connect }
-
-func (cl *connList) push(x *connect) {
-	x.next = cl.head
-	if cl.head != nil {
-		cl.head.prev = x
-	}
-	cl.head = x
-}
-
-func (cl *connList) remove(x *connect) {
-	if x.prev != nil {
-		x.prev.next = x.next
-	} else if cl.head == x {
-		cl.head = x.next
-	}
-	if x.next != nil {
-		x.next.prev = x.prev
-	}
-	x.prev, x.next = nil, nil
-}
-
-func (cl *connList) expire(l *Loop) {
-	for x := cl.head; x != nil; {
-		next := x.next
-		if l.now >= x.deadline {
-			x.finish(os.ErrDeadlineExceeded)
-		}
-		x = next
-	}
-}
-
-func (cl *connList) failAll(l *Loop, err error) {
-	for x := cl.head; x != nil; {
-		next := x.next
-		x.finish(err)
-		x = next
-	}
-}
+func (x *connect) linksOf() *links[connect] { return &x.links }
 
 // Watch registers c, a socket a flow will be started for on l, ahead of
 // that flow: the events it raises meanwhile (the client's first bytes
@@ -128,7 +89,7 @@ func (cl *connList) failAll(l *Loop, err error) {
 // finds nothing. Call it on l.
 func (l *Loop) Watch(c Conn) {
 	if fd := connFD(c); fd >= 0 {
-		l.attach(fd, &watch{c: c}) // on failure, Start registers c itself
+		l.attach(fd, &watch{c: c}, socketEvents) // on failure, Start registers c itself
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -215,9 +216,9 @@ type Loop struct {
 	load atomic.Int32
 
 	// Owned by the loop's goroutine.
-	socks []slot   // by file descriptor
-	head  *Flow    // the loop's flows, doubly linked
-	conns connList // connects in progress
+	socks []slot                  // by file descriptor
+	flows list[Flow, *Flow]       // the loop's flows
+	conns list[connect, *connect] // connects in progress
 	lns   []*loopListener
 	ready []*dir // directions that used up their budget with more to read
 	buf   []byte // the buffer of a read and its write
@@ -403,12 +404,8 @@ func (l *Loop) takeInbox() bool {
 		case opTerminate:
 			o.f.abort(ErrTerminated, true)
 		case opKillAll:
-			for f := l.head; f != nil; {
-				next := f.next
-				f.abort(ErrClosed, false)
-				f = next
-			}
-			l.conns.failAll(l, ErrClosed)
+			l.flows.each(func(f *Flow) { f.abort(ErrClosed, false) })
+			l.conns.each(func(x *connect) { x.finish(ErrClosed) })
 		case opListen:
 			l.listen(o.ln)
 		case opUnlisten:
@@ -447,10 +444,12 @@ func (l *Loop) runReady() {
 // sweep expires idle flows and connects past their deadline, and resumes
 // listeners that backed off.
 func (l *Loop) sweep() {
-	for f := l.head; f != nil; f = f.next {
-		f.checkIdle(l.now)
-	}
-	l.conns.expire(l)
+	l.flows.each(func(f *Flow) { f.checkIdle(l.now) })
+	l.conns.each(func(x *connect) {
+		if l.now >= x.deadline {
+			x.finish(os.ErrDeadlineExceeded)
+		}
+	})
 	for _, ln := range l.lns {
 		if ln.off && l.now >= ln.retry {
 			ln.resume(l)
@@ -469,10 +468,13 @@ type slot struct {
 	gen uint32
 }
 
-// attach adds fd to the loop's epoll set for h, edge-triggered for reading
-// and writing: the loop tracks readiness itself and never re-arms. It
-// returns the registration's generation.
-func (l *Loop) attach(fd int, h handler) (uint32, error) {
+// socketEvents are the epoll events of a connection's socket,
+// edge-triggered for reading and writing: the loop tracks readiness
+// itself and never re-arms.
+const socketEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET
+
+// attach adds fd to the loop's epoll set for h, with a new generation.
+func (l *Loop) attach(fd int, h handler, events uint32) error {
 	if fd >= len(l.socks) {
 		n := max(2*len(l.socks), fd+1, 1024)
 		socks := make([]slot, n)
@@ -480,12 +482,12 @@ func (l *Loop) attach(fd int, h handler) (uint32, error) {
 		l.socks = socks
 	}
 	gen := l.e.gen.Add(1)
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET, Fd: int32(fd), Pad: int32(gen)}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(gen)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return 0, err
+		return err
 	}
 	l.socks[fd] = slot{h, gen}
-	return gen, nil
+	return nil
 }
 
 // detach forgets fd's handler h before the socket is closed (closing
@@ -494,24 +496,4 @@ func (l *Loop) detach(fd int, h handler) {
 	if fd >= 0 && fd < len(l.socks) && l.socks[fd].h == h {
 		l.socks[fd] = slot{}
 	}
-}
-
-func (l *Loop) link(f *Flow) {
-	f.next = l.head
-	if l.head != nil {
-		l.head.prev = f
-	}
-	l.head = f
-}
-
-func (l *Loop) unlink(f *Flow) {
-	if f.prev != nil {
-		f.prev.next = f.next
-	} else if l.head == f {
-		l.head = f.next
-	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	}
-	f.prev, f.next = nil, nil
 }

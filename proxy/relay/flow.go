@@ -79,15 +79,15 @@ type Flow struct {
 	// placement "first_data"). If A closes without sending, no header is sent.
 	HeaderFirst bool
 
-	l          *Loop
-	a, b       side
-	ab, ba     dir
-	prev, next *Flow // in the loop's list
-	done       int8  // directions finished
-	ended      bool  // complete ran
-	counted    bool  // counts in the loop's load
-	once       sync.Once
-	cause      error
+	l           *Loop
+	a, b        side
+	ab, ba      dir
+	links[Flow]      // in the loop's flows
+	done        int8 // directions finished
+	ended       bool // complete ran
+	counted     bool // counts in the loop's load
+	once        sync.Once
+	cause       error
 
 	expired atomic.Bool
 	closed  bool   // FlowClosing ran
@@ -157,7 +157,7 @@ func (l *Loop) start(f *Flow) {
 	now := l.now
 	f.ab.active.Store(now)
 	f.ba.active.Store(now)
-	l.link(f)
+	l.flows.push(f)
 	if f.a.fd < 0 || f.b.fd < 0 || l.e.closing.Load() {
 		f.abort(ErrClosed, false)
 		return
@@ -174,6 +174,8 @@ func (l *Loop) start(f *Flow) {
 	f.ab.pump()
 	f.ba.pump()
 }
+
+func (f *Flow) linksOf() *links[Flow] { return &f.links }
 
 // Sockets returns A and B (conntrack.Sockets).
 func (f *Flow) Sockets() (a, b syscall.Conn) { return f.A, f.B }
@@ -241,7 +243,7 @@ func (f *Flow) complete() {
 	f.closing()
 	f.a.close()
 	f.b.close()
-	f.l.unlink(f)
+	f.l.flows.remove(f)
 	if f.counted {
 		f.l.load.Add(-1)
 	}
@@ -349,8 +351,7 @@ func (s *side) attach(l *Loop) error {
 	// Newly registered: if data (or an end) is queued already, the
 	// registration raises an event at once, with the mask that tells
 	// whether one read will do; the loop's next wait returns it.
-	_, err := l.attach(s.fd, s)
-	return err
+	return l.attach(s.fd, s, socketEvents)
 }
 
 func (s *side) close() {
