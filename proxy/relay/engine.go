@@ -111,8 +111,8 @@ func (e *Engine) Close() error {
 // hand-off wakes a thread. With one extra processor per loop, the rest of
 // the program keeps the processors it would have without the loops.
 // Measured on 2 cores with 2 loops (alternating A/B, docs/performance.md):
-// GOMAXPROCS 4 against 2 gave 4% more connections/s at 8 µs less CPU per
-// connection, 6% more echo messages/s and a lower p99.
+// GOMAXPROCS 4 against 2 gave 3% more connections/s at 7 µs less CPU per
+// connection, a lower echo p99 and 2–3% more stream throughput.
 var procs struct {
 	mu    sync.Mutex
 	base  int // GOMAXPROCS before the first live engine
@@ -299,7 +299,8 @@ func (l *Loop) post(o op) bool {
 }
 
 // run is the loop: wait, dispatch the sockets' events, run the
-// directions that are due, take the inbox, and sweep now and then.
+// directions that are due, and take the inbox (the ticker's sweeps come
+// through it too).
 func (l *Loop) run() {
 	defer l.e.wg.Done()
 	runtime.LockOSThread()
