@@ -296,7 +296,6 @@ type side struct {
 	f       *Flow
 	c       Conn
 	fd      int
-	gen     uint32
 	in, out *dir // the direction reading it, the one writing it
 	closed  bool
 	// readable and writable are the socket's readiness as last seen: set

@@ -21,7 +21,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // owner records how flows end.
 type owner struct {
-	mu        sync.Mutex
 	done      chan *Flow
 	expired   chan *Flow
 	elbResets atomic.Int32
