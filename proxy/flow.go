@@ -160,8 +160,6 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 			f.deny(client, v.Denied.String())
 			return
 		}
-	}
-	if try == 0 {
 		f.l.Watch(client) // its first bytes arrive while the target is dialled
 	}
 	target, pending, err := f.s.startDial(f.ct.Node, f.ct.Target)
