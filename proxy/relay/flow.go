@@ -100,22 +100,29 @@ func (e *Engine) Start(f *Flow) { e.Serve(f, nil) }
 // Serve relays f like Start; registered, when not nil, runs once Kill and
 // Terminate work on f, before Serve returns.
 func (e *Engine) Serve(f *Flow, registered func()) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	if !e.admit() {
 		f.closeUnstarted(ErrClosed)
 		if registered != nil {
 			registered()
 		}
 		return
 	}
-	e.flows.Add(1)
-	e.mu.Unlock()
 	f.l = e.loops[int(e.next.Add(1))%len(e.loops)]
 	f.l.post(op{kind: opStart, f: f})
 	if registered != nil {
 		registered()
 	}
+}
+
+// admit counts a flow about to start; false when the engine is closed.
+func (e *Engine) admit() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.flows.Add(1)
+	return true
 }
 
 // closeUnstarted ends a flow the engine never took.
@@ -132,16 +139,11 @@ func (f *Flow) closeUnstarted(cause error) {
 // Start relays f on l: call it from a callback running on l (Listen's,
 // Connect's). B may be the socket of a Connect on l that succeeded.
 func (l *Loop) Start(f *Flow) {
-	e := l.e
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	if !l.e.admit() {
 		l.Release()
 		f.closeUnstarted(ErrClosed)
 		return
 	}
-	e.flows.Add(1)
-	e.mu.Unlock()
 	f.l = l
 	f.counted = true
 	l.start(f)
