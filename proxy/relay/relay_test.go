@@ -723,3 +723,32 @@ func TestAcceptBacksOffWhenOutOfDescriptors(t *testing.T) {
 		t.Fatal("not accepted once descriptors were free")
 	}
 }
+
+// Each live engine raises GOMAXPROCS by its loops; a second engine's
+// default loop count ignores the first one's raise; closing restores it.
+func TestEnginesRaiseGOMAXPROCS(t *testing.T) {
+	base := runtime.GOMAXPROCS(0)
+	e1, err := New(Options{Loops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != base+2 {
+		e1.Close()
+		t.Fatalf("GOMAXPROCS %d with a 2-loop engine, want %d", got, base+2)
+	}
+	e2, err := New(Options{})
+	if err != nil {
+		e1.Close()
+		t.Fatal(err)
+	}
+	loops, got := len(e2.loops), runtime.GOMAXPROCS(0)
+	e2.Close()
+	after1 := runtime.GOMAXPROCS(0)
+	e1.Close()
+	if loops != base || got != 2*base+2 || after1 != base+2 {
+		t.Errorf("second engine: %d loops, GOMAXPROCS %d then %d after its Close; want %d, %d, %d", loops, got, after1, base, 2*base+2, base+2)
+	}
+	if got := runtime.GOMAXPROCS(0); got != base {
+		t.Errorf("GOMAXPROCS %d after both closed, want %d", got, base)
+	}
+}
