@@ -9,8 +9,10 @@
 // connect or a shutdown does the peer's TCP work inline and often lasts
 // that long, although none of them can block on a non-blocking socket.
 // Made raw, they leave the scheduler alone. Only calls that cannot block
-// belong here. (The relay still writes through syscall.Syscall: see
-// relay.spliceOut.)
+// belong here. (The relay's own writes are raw too, on its loop's locked
+// thread; its splice from a pipe into a socket, dir.flush, still goes
+// through the scheduler: unix.Splice, as are the rare calls of the urgent
+// data path.)
 package rawsock
 
 import (

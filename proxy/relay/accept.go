@@ -26,10 +26,11 @@ type Listener struct {
 // accepted runs with the new non-blocking socket on the loop that owns
 // fewest connections (the one that accepted unless another owns fewer),
 // which then owns it: a Flow started on it with Loop.Start, or
-// Loop.Release when the connection ends without one. failed (may be nil) is told when accepting
-// fails for lack of resources (descriptors, memory): that loop stops
-// accepting for a back-off, from 5ms doubling up to 1s. The caller keeps
-// fd and closes it after Listener.Close.
+// Loop.Release when the connection ends without one. failed (may be nil)
+// is told when accepting fails for lack of resources (descriptors,
+// memory): that loop stops accepting for a back-off, from 5 ms doubling up
+// to 1 s (its wait for events ends when the back-off does). The caller
+// keeps fd and closes it after Listener.Close.
 func (e *Engine) Listen(fd int, accepted func(l *Loop, fd int, remote netip.AddrPort), failed func(err error, backoff time.Duration)) *Listener {
 	ln := &Listener{fd: fd, accepted: accepted, failed: failed, e: e}
 	ln.acks.Add(len(e.loops))
@@ -106,8 +107,26 @@ func (x *loopListener) resume(l *Loop) {
 func (x *loopListener) pause(l *Loop, err error) {
 	x.backoff = min(max(2*x.backoff, 5*time.Millisecond), time.Second)
 	x.off, x.retry = true, l.now+int64(x.backoff)
+	if l.resumeAt == 0 || x.retry < l.resumeAt {
+		l.resumeAt = x.retry
+	}
 	if x.ln.failed != nil {
 		x.ln.failed(err, x.backoff)
+	}
+}
+
+// resumeListeners makes the listeners whose back-off is over accept again.
+func (l *Loop) resumeListeners() {
+	l.resumeAt = 0
+	for _, x := range l.lns {
+		if x.off && l.now >= x.retry {
+			x.resume(l) // may back off again
+		}
+	}
+	for _, x := range l.lns {
+		if x.off && (l.resumeAt == 0 || x.retry < l.resumeAt) {
+			l.resumeAt = x.retry
+		}
 	}
 }
 

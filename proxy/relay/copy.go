@@ -57,25 +57,10 @@ func (d *dir) pending() bool { return d.left != nil || (d.p != nil && d.p.data >
 // direction ends, or the budget is spent (the direction waits in the ready
 // list for its next turn).
 func (d *dir) pump() {
-	l := d.f.l
 	moved := 0
 	for !d.finished {
-		if d.pending() {
-			if d.dst.closed { // reset after the flow expired: nothing more goes there
-				d.release()
-				continue
-			}
-			if !d.dst.writable {
-				return
-			}
-			if err := d.flush(); err != nil {
-				if err == unix.EAGAIN {
-					d.dst.writable = false
-					return
-				}
-				d.fail(err, false)
-				return
-			}
+		if d.pending() && !d.drain() {
+			return
 		}
 		if !d.src.readable {
 			return
@@ -85,55 +70,101 @@ func (d *dir) pump() {
 			return
 		}
 		if moved >= pumpBudget {
-			if !d.queued {
-				d.queued = true
-				l.ready = append(l.ready, d)
-			}
+			d.yield()
 			return
 		}
-		var n int
-		var err, werr error
-		if d.spliced && !d.first {
-			n, err, werr = d.spliceIn()
-		} else {
-			n, err, werr = d.readWrite()
-		}
-		switch {
-		case err == unix.EAGAIN:
-			d.src.readable = false
-			if d.p != nil && d.p.data == 0 {
-				l.pipes.put(d.p)
-				d.p = nil
-			}
-			return
-		case err != nil:
-			d.fail(err, true)
-			return
-		case werr != nil:
-			d.fail(werr, false)
-			return
-		case n == 0:
-			d.eof()
+		n, err, werr := d.move()
+		if !d.settle(n, err, werr) {
 			return
 		}
 		moved += n
 	}
 }
 
-// readWrite reads into the loop's buffer (after the header, the first
-// time) and writes it to dst at once when dst is writable; what dst does
-// not take is kept in left. A read that fills the buffer switches the
-// direction to splice. It returns the bytes read, the read's error and
-// the write's.
+// drain writes what is pending to dst; false: the direction waits (dst is
+// full) or has ended.
+func (d *dir) drain() bool {
+	if d.dst.closed { // reset after the flow expired: nothing more goes there
+		d.release()
+		return true
+	}
+	if !d.dst.writable {
+		return false
+	}
+	err := d.flush()
+	switch {
+	case err == nil:
+		return true
+	case err == unix.EAGAIN:
+		d.dst.writable = false
+	default:
+		d.fail(err, false)
+	}
+	return false
+}
+
+// yield puts the direction in the loop's ready list: it goes on after the
+// other sockets' events of this round.
+func (d *dir) yield() {
+	if !d.queued {
+		d.queued = true
+		d.f.l.ready = append(d.f.l.ready, d)
+	}
+}
+
+// move moves the next bytes: spliced once the direction carries bulk
+// (unless urgent data waits: splice stops at its mark), else through the
+// loop's buffer.
+func (d *dir) move() (int, error, error) {
+	if d.spliced && !d.first && !d.src.urgent {
+		return d.spliceIn()
+	}
+	return d.readWrite()
+}
+
+// settle acts on a move's outcome; false: the direction waits or has ended.
+func (d *dir) settle(n int, err, werr error) bool {
+	switch {
+	case err == unix.EAGAIN:
+		d.src.readable = false
+		d.src.urgent = false // read past any urgent mark: the socket is drained
+		if d.p != nil && d.p.data == 0 {
+			d.f.l.pipes.put(d.p)
+			d.p = nil
+		}
+	case err != nil:
+		d.fail(err, true)
+	case werr != nil:
+		d.fail(werr, false)
+	case n == 0:
+		d.eof()
+	default:
+		return true
+	}
+	return false
+}
+
+// readWrite reads into the loop's buffer and writes it to dst at once. It
+// returns the bytes read, the read's error and the write's.
 func (d *dir) readWrite() (int, error, error) {
-	l := d.f.l
-	b := l.buf[:0]
+	b, n, err := d.read()
+	if err != nil || n == 0 {
+		return n, err, nil
+	}
+	return n, nil, d.write(b, n)
+}
+
+// read reads what src has into the loop's buffer, after the owner's header
+// the first time; b is the header and the n bytes read. A read that fills
+// the buffer shows bulk traffic: the direction moves on to splice.
+func (d *dir) read() (b []byte, n int, err error) {
+	b = d.f.l.buf[:0]
 	if d.first {
 		b = d.f.Owner.AppendHeader(b)
 	}
-	n, err := readFD(d.src.fd, b[len(b):cap(b)])
+	n, err = readFD(d.src.fd, b[len(b):cap(b)])
 	if err != nil || n == 0 {
-		return n, err, nil
+		return nil, n, err
 	}
 	if len(b)+n == cap(b) {
 		d.spliced = true
@@ -141,28 +172,34 @@ func (d *dir) readWrite() (int, error, error) {
 		d.src.readable = false // a short read took all there was
 	}
 	d.first = false
-	b = b[:len(b)+n]
+	return b[:len(b)+n], n, nil
+}
+
+// write writes b, n bytes of payload after a header, to dst if it is
+// writable; what dst does not take waits in left, copied out of the
+// loop's buffer.
+func (d *dir) write(b []byte, n int) error {
 	w := 0
 	if d.dst.writable {
-		var werr error
-		w, werr = writeFD(d.dst.fd, b)
+		var err error
+		w, err = writeFD(d.dst.fd, b)
 		switch {
-		case werr == unix.EAGAIN:
+		case err == unix.EAGAIN:
 			d.dst.writable = false
 			w = 0
-		case werr != nil:
-			return n, nil, werr
+		case err != nil:
+			return err
 		}
 	}
 	if w == len(b) {
 		d.sent(n)
-		return n, nil, nil
+		return nil
 	}
 	d.left = leftovers.Get().(*[]byte)
 	*d.left = append((*d.left)[:0], b[w:]...)
 	d.leftN = 0
 	d.unsent = n
-	return n, nil, nil
+	return nil
 }
 
 // flush writes what is pending to dst.
@@ -197,24 +234,28 @@ func (d *dir) flush() error {
 }
 
 // spliceIn moves what src has into the direction's pipe, then out to dst.
+// Without a pipe (out of descriptors), the direction goes on through the
+// loop's buffer; a later full read tries to get a pipe again.
 func (d *dir) spliceIn() (int, error, error) {
 	l := d.f.l
 	if d.p == nil {
-		p, err := l.pipes.get()
+		p, err := l.pipes.get(l.now)
 		if err != nil {
-			return 0, err, nil
+			d.spliced = false
+			return d.readWrite()
 		}
 		d.p = p
 	}
 	for {
 		n, err := rawsock.Splice(d.src.fd, d.p.w, maxChunk)
-		switch err {
-		case unix.EINTR:
+		switch {
+		case err == unix.EINTR:
 			continue
-		case nil:
-			if n == 0 {
-				return 0, nil, nil
-			}
+		case err == nil && n == 0 && d.src.atMark():
+			// Not the end: splice stops at urgent data (urgent.go).
+			d.src.urgentData()
+			return d.readWrite()
+		case err == nil && n > 0:
 			d.p.data += n
 			if d.dst.writable {
 				if werr := d.flush(); werr == unix.EAGAIN {
@@ -317,7 +358,7 @@ func (d *dir) resetAfterExpiry() {
 	var b [1]byte
 	_, _, err := unix.Recvfrom(d.src.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 	if err != unix.ECONNRESET {
-		d.src.c.SetLinger(0)
+		d.src.conn().SetLinger(0)
 		if d.f.Owner != nil {
 			d.f.Owner.FlowELBReset(d.f)
 		}

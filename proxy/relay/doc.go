@@ -22,7 +22,13 @@
 // bytes are in it. An idle flow therefore costs its two sockets and a few
 // hundred bytes: no goroutine, no buffer, no pipe.
 //
+// Urgent data reaches the peer in-line, in its place in the stream
+// (urgent.go). When no pipe can be had (out of descriptors), a direction
+// goes on through the loop's buffer.
+//
 // The engine also implements the NLB idle timeout: a flow with no traffic in
 // either direction for its IdleTimeout is expired silently, and whichever
-// side sends next is reset (TCP_ELB_Reset).
+// side sends next is reset (TCP_ELB_Reset). Each loop keeps its flows in a
+// timing wheel by the time of their next idle check (idle.go): a sweep
+// visits only the flows whose check is due.
 package relay

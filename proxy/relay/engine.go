@@ -21,8 +21,8 @@ type Options struct {
 	// own thread with its own epoll set (default GOMAXPROCS). While the
 	// engine runs, GOMAXPROCS is raised by Loops (see procs).
 	Loops int
-	// Tick is how often each loop checks its flows' idle timeouts and
-	// its connects' deadlines (default 100ms).
+	// Tick is how often each loop checks the idle timeouts that came due
+	// and its connects' deadlines (default 100ms): the precision of both.
 	Tick time.Duration
 	// MaxPipes bounds each loop's pool of idle pipes (default 128).
 	MaxPipes int
@@ -113,9 +113,17 @@ func (e *Engine) Close() error {
 // Measured on 2 cores with 2 loops (alternating A/B, docs/performance.md):
 // GOMAXPROCS 4 against 2 gave 3% more connections/s at 7 µs less CPU per
 // connection, a lower echo p99 and 2–3% more stream throughput.
+//
+// Setting GOMAXPROCS turns off the runtime's automatic updates of it (to
+// the CPUs and cgroup quota the process may use). When the last engine
+// closes, a GOMAXPROCS that was Go's default goes back to the default and
+// its updates (runtime.SetDefaultGOMAXPROCS); one set by the GOMAXPROCS
+// environment variable or by a call to runtime.GOMAXPROCS goes back to
+// its value.
 var procs struct {
 	mu    sync.Mutex
-	base  int // GOMAXPROCS before the first live engine
+	base  int  // GOMAXPROCS before the first live engine
+	auto  bool // base was Go's default
 	loops int
 }
 
@@ -134,9 +142,31 @@ func addProcs(n int) {
 	defer procs.mu.Unlock()
 	if procs.loops == 0 {
 		procs.base = runtime.GOMAXPROCS(0)
+		procs.auto = isDefaultProcs(procs.base)
 	}
 	procs.loops += n
+	if procs.loops == 0 && procs.auto {
+		runtime.SetDefaultGOMAXPROCS()
+		return
+	}
 	runtime.GOMAXPROCS(procs.base + procs.loops)
+}
+
+// isDefaultProcs reports whether cur, the GOMAXPROCS in effect, is Go's
+// default with its automatic updates on. The runtime does not tell, so it
+// restores the default and compares: a value that differs was set by a
+// call to runtime.GOMAXPROCS and is put back. (A call that set the
+// default's own value is taken for the default.)
+func isDefaultProcs(cur int) bool {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return false
+	}
+	runtime.SetDefaultGOMAXPROCS()
+	if runtime.GOMAXPROCS(0) == cur {
+		return true
+	}
+	runtime.GOMAXPROCS(cur)
+	return false
 }
 
 // Release tells l that a connection it accepted ended without a flow
@@ -217,13 +247,18 @@ type Loop struct {
 
 	// Owned by the loop's goroutine.
 	socks []slot                  // by file descriptor
-	flows list[Flow, *Flow]       // the loop's flows
+	wheel wheel                   // the loop's flows, by their next idle check
 	conns list[connect, *connect] // connects in progress
 	lns   []*loopListener
-	ready []*dir // directions that used up their budget with more to read
-	buf   []byte // the buffer of a read and its write
-	pipes pipePool
-	now   int64 // coarse clock, UnixNano, also read by Flow.LastActivity
+	// resumeAt is when the first listener that backed off accepts again
+	// (0: none backs off).
+	resumeAt int64
+	ready    []*dir // directions that used up their budget with more to read
+	buf      []byte // the buffer of a read and its write
+	pipes    pipePool
+	// now is the loop's coarse clock (UnixNano), read once per wait: the
+	// time of data moved (Flow.LastActivity), of idle checks and deadlines.
+	now int64
 	// yielded is when the loop last went through the scheduler.
 	yielded int64
 }
@@ -270,6 +305,7 @@ func newLoop(e *Engine) (*Loop, error) {
 	l := &Loop{e: e, epfd: epfd, evfd: evfd, buf: make([]byte, 0, hdrRoom+msgBufSize)}
 	l.pipes.max = e.opts.MaxPipes
 	l.now = time.Now().UnixNano()
+	l.wheel.init(int64(e.opts.Tick), l.now)
 	return l, nil
 }
 
@@ -307,11 +343,7 @@ func (l *Loop) run() {
 	defer runtime.UnlockOSThread()
 	events := make([]unix.EpollEvent, 256)
 	for {
-		timeout := -1
-		if len(l.ready) > 0 {
-			timeout = 0
-		}
-		n, err := epollWait(l.epfd, events, timeout)
+		n, err := epollWait(l.epfd, events, l.waitTimeout())
 		if err != nil && err != unix.EINTR {
 			panic(fmt.Sprintf("relay: epoll_wait: %v", err)) // EBADF/EINVAL: a bug
 		}
@@ -319,6 +351,9 @@ func (l *Loop) run() {
 		if l.now-l.yielded > yieldEvery {
 			l.yielded = l.now
 			runtime.Gosched()
+		}
+		if l.resumeAt != 0 && l.now >= l.resumeAt {
+			l.resumeListeners()
 		}
 		inbox := false
 		for _, ev := range events[:n] {
@@ -340,6 +375,19 @@ func (l *Loop) run() {
 			return
 		}
 	}
+}
+
+// waitTimeout is how long the loop may wait for events, in milliseconds
+// (-1: until one comes): not at all with directions ready, until its
+// first listener that backed off may accept again.
+func (l *Loop) waitTimeout() int {
+	switch {
+	case len(l.ready) > 0:
+		return 0
+	case l.resumeAt != 0:
+		return int(max(0, (l.resumeAt-l.now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+	}
+	return -1
 }
 
 // yieldEvery is how often a busy loop goes through Go's scheduler
@@ -405,7 +453,7 @@ func (l *Loop) takeInbox() bool {
 		case opTerminate:
 			o.f.abort(ErrTerminated, true)
 		case opKillAll:
-			l.flows.each(func(f *Flow) { f.abort(ErrClosed, false) })
+			l.wheel.each(func(f *Flow) { f.abort(ErrClosed, false) })
 			l.conns.each(func(x *connect) { x.finish(ErrClosed) })
 		case opListen:
 			l.listen(o.ln)
@@ -442,20 +490,15 @@ func (l *Loop) runReady() {
 	}
 }
 
-// sweep expires idle flows and connects past their deadline, and resumes
-// listeners that backed off.
+// sweep runs the idle checks that came due and ends connects past their
+// deadline.
 func (l *Loop) sweep() {
-	l.flows.each(func(f *Flow) { f.checkIdle(l.now) })
+	l.wheel.advance(l.now)
 	l.conns.each(func(x *connect) {
 		if l.now >= x.deadline {
 			x.finish(os.ErrDeadlineExceeded)
 		}
 	})
-	for _, ln := range l.lns {
-		if ln.off && l.now >= ln.retry {
-			ln.resume(l)
-		}
-	}
 }
 
 // handler is what the loop calls with a socket's epoll events.

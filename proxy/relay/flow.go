@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/privlink/privlink/internal/rawsock"
 )
 
 // Owner is told when a flow ends and when it expires, and writes the
@@ -82,16 +80,19 @@ type Flow struct {
 	l           *Loop
 	a, b        side
 	ab, ba      dir
-	links[Flow]      // in the loop's flows
+	links[Flow]      // in the loop's wheel
 	done        int8 // directions finished
-	ended       bool // complete ran
 	counted     bool // counts in the loop's load
+	closed      bool // FlowClosing ran
+	ended       atomic.Bool
 	once        sync.Once
 	cause       error
 
 	expired atomic.Bool
-	closed  bool   // FlowClosing ran
-	segs    uint64 // segments received by both sockets at the last idle check
+	// The idle timeout's state (idle.go), owned by the loop.
+	due  int64  // the time of the wheel slot the flow is in; 0: untimed
+	kept int64  // when keepalives were last seen: the idle timer restarts
+	segs uint32 // segments both sockets had received at the last sample; 0: none since data moved
 }
 
 // Start relays f until both directions have ended. It returns at once.
@@ -100,6 +101,7 @@ func (e *Engine) Start(f *Flow) { e.Serve(f, nil) }
 // Serve relays f like Start; registered, when not nil, runs once Kill and
 // Terminate work on f, before Serve returns.
 func (e *Engine) Serve(f *Flow, registered func()) {
+	f.l = e.loops[int(e.next.Add(1))%len(e.loops)]
 	if !e.admit() {
 		f.closeUnstarted(ErrClosed)
 		if registered != nil {
@@ -107,7 +109,6 @@ func (e *Engine) Serve(f *Flow, registered func()) {
 		}
 		return
 	}
-	f.l = e.loops[int(e.next.Add(1))%len(e.loops)]
 	f.l.post(op{kind: opStart, f: f})
 	if registered != nil {
 		registered()
@@ -127,7 +128,7 @@ func (e *Engine) admit() bool {
 
 // closeUnstarted ends a flow the engine never took.
 func (f *Flow) closeUnstarted(cause error) {
-	f.ended = true
+	f.ended.Store(true)
 	f.once.Do(func() { f.cause = cause })
 	f.A.Close()
 	f.B.Close()
@@ -139,12 +140,12 @@ func (f *Flow) closeUnstarted(cause error) {
 // Start relays f on l: call it from a callback running on l (Listen's,
 // Connect's). B may be the socket of a Connect on l that succeeded.
 func (l *Loop) Start(f *Flow) {
+	f.l = l
 	if !l.e.admit() {
 		l.Release()
 		f.closeUnstarted(ErrClosed)
 		return
 	}
-	f.l = l
 	f.counted = true
 	l.start(f)
 }
@@ -159,7 +160,7 @@ func (l *Loop) start(f *Flow) {
 	now := l.now
 	f.ab.active.Store(now)
 	f.ba.active.Store(now)
-	l.flows.push(f)
+	l.wheel.add(f, f.checkIdle(now, l.wheel.tick))
 	if f.a.fd < 0 || f.b.fd < 0 || l.e.closing.Load() {
 		f.abort(ErrClosed, false)
 		return
@@ -195,18 +196,28 @@ func (f *Flow) LastActivity() time.Time {
 	return time.Unix(0, max(f.ab.active.Load(), f.ba.active.Load()))
 }
 
-// Kill ends the flow at once (both sockets closed); FlowDone follows on
-// the flow's loop. Call it only after Engine.Start (or Loop.Start).
-func (f *Flow) Kill() { f.l.post(op{kind: opKill, f: f}) }
+// Kill ends the flow (both sockets closed) on its loop's next turn;
+// FlowDone follows there. Call it after Engine.Start (or Loop.Start); on
+// a flow that has ended, or that the engine refused, it does nothing.
+func (f *Flow) Kill() { f.post(opKill) }
 
-// Terminate ends the flow at once with an RST to both peers, as the load
-// balancer does to flows of a target that turned unhealthy or finished
-// draining; the cause is ErrTerminated. Call it only after Engine.Start.
-func (f *Flow) Terminate() { f.l.post(op{kind: opTerminate, f: f}) }
+// Terminate ends the flow with an RST to both peers, as the load balancer
+// does to flows of a target that turned unhealthy or finished draining;
+// the cause is ErrTerminated. Like Kill, it does nothing on a flow that
+// has ended.
+func (f *Flow) Terminate() { f.post(opTerminate) }
 
-// Expire stops forwarding at once, silently, as if the idle timeout had
-// passed: the next peer that sends gets an RST (a stateless rule that now
-// denies the flow, for example). Call it only after Engine.Start.
+func (f *Flow) post(k opKind) {
+	if f.l != nil && !f.ended.Load() {
+		f.l.post(op{kind: k, f: f})
+	}
+}
+
+// Expire stops forwarding silently, as if the idle timeout had passed:
+// each direction stops at its next read (bytes already read still go
+// out), and the next peer that sends gets an RST (a stateless rule that
+// now denies the flow, for example). It may be called from any goroutine;
+// called before Start, with Owner set, the flow starts expired.
 func (f *Flow) Expire() {
 	if f.expired.CompareAndSwap(false, true) && f.Owner != nil {
 		f.Owner.FlowExpired(f)
@@ -216,14 +227,14 @@ func (f *Flow) Expire() {
 // abort records cause, closes both sockets (with an RST when reset is
 // set) and ends the flow. It runs on the loop.
 func (f *Flow) abort(cause error, reset bool) {
-	if f.ended {
+	if f.ended.Load() {
 		return
 	}
 	f.once.Do(func() { f.cause = cause })
 	f.closing()
 	for _, s := range []*side{&f.a, &f.b} {
 		if reset && !s.closed {
-			s.c.SetLinger(0)
+			s.conn().SetLinger(0)
 		}
 		s.close()
 	}
@@ -240,12 +251,12 @@ func (f *Flow) finished() {
 
 // complete runs when both directions finished.
 func (f *Flow) complete() {
-	f.ended = true
+	f.ended.Store(true)
 	f.once.Do(func() {}) // a clean end: cause stays nil
 	f.closing()
 	f.a.close()
 	f.b.close()
-	f.l.flows.remove(f)
+	f.l.wheel.remove(f)
 	if f.counted {
 		f.l.load.Add(-1)
 	}
@@ -266,53 +277,36 @@ func (f *Flow) closing() {
 	}
 }
 
-// checkIdle expires the flow after IdleTimeout without traffic. TCP
-// keepalives from either peer count as traffic, as on NLB: they are seen as
-// segments received by the sockets (TCP_INFO) between checks.
-func (f *Flow) checkIdle(now int64) {
-	to := int64(f.IdleTimeout)
-	if to <= 0 || f.expired.Load() {
-		// Expired flows are held until a peer sends (it gets an RST) or
-		// closes: resetting quiet peers would tell them what AWS never does.
-		return
-	}
-	idle := now - max(f.ab.active.Load(), f.ba.active.Load())
-	if idle < to/2 {
-		f.segs = 0
-		return
-	}
-	segs := f.a.segsIn() + f.b.segsIn()
-	switch {
-	case f.segs == 0:
-		f.segs = segs
-	case segs != f.segs:
-		f.segs = segs
-		f.ab.active.Store(now)
-	case idle >= to:
-		f.Expire()
-	}
-}
-
 // side is one socket of a flow, as the loop sees it.
 type side struct {
 	f       *Flow
-	c       Conn
 	fd      int
 	in, out *dir // the direction reading it, the one writing it
 	closed  bool
 	// readable and writable are the socket's readiness as last seen: set
 	// by an edge, cleared by EAGAIN (or a short read, unless ends).
 	readable, writable bool
-	// ends: the last event showed a FIN, an RST or urgent data queued (or
-	// no event was seen yet). A read stops short before them and they
-	// raise no new edge, so only EAGAIN shows the socket drained. Without
-	// them, a read shorter than asked took all there was: anything that
-	// arrives later raises a new edge.
+	// ends: the last event showed a FIN, an RST or urgent data queued. A
+	// read stops short before them and they raise no new edge, so only
+	// EAGAIN shows the socket drained. Without them, a read shorter than
+	// asked took all there was: anything that arrives later raises a new
+	// edge.
 	ends bool
+	// urgent: the peer sent urgent data (EPOLLPRI) that the direction has
+	// not read past yet; inline: the socket has SO_OOBINLINE (urgent.go).
+	urgent, inline bool
 }
 
 func (s *side) init(f *Flow, c Conn, in, out *dir) {
-	s.f, s.c, s.in, s.out, s.fd = f, c, in, out, connFD(c)
+	s.f, s.in, s.out, s.fd = f, in, out, connFD(c)
+}
+
+// conn is the side's socket: Flow.A or Flow.B.
+func (s *side) conn() Conn {
+	if s == &s.f.a {
+		return s.f.A
+	}
+	return s.f.B
 }
 
 // event handles an epoll event of the socket.
@@ -326,6 +320,9 @@ func (s *side) event(ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0 && !s.closed {
 		s.readable = true
 		s.ends = ev&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
+		if ev&unix.EPOLLPRI != 0 {
+			s.urgentData()
+		}
 		s.in.pump()
 	}
 }
@@ -338,14 +335,17 @@ func (s *side) attach(l *Loop) error {
 		seen, ok := uint32(0), false
 		switch h := l.socks[s.fd].h.(type) {
 		case *connect:
-			seen, ok = h.ev, h.c == s.c && h.ok
+			seen, ok = h.ev, h.c == s.conn() && h.ok
 		case *watch:
-			seen, ok = h.ev, h.c == s.c
+			seen, ok = h.ev, h.c == s.conn()
 		}
 		if ok {
 			l.socks[s.fd].h = s
 			s.readable = seen&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
 			s.ends = seen&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLPRI) != 0
+			if seen&unix.EPOLLPRI != 0 {
+				s.urgentData()
+			}
 			return nil
 		}
 	}
@@ -361,16 +361,5 @@ func (s *side) close() {
 	}
 	s.closed = true
 	s.f.l.detach(s.fd, s)
-	s.c.Close()
-}
-
-func (s *side) segsIn() uint64 {
-	if s.closed || s.fd < 0 {
-		return 0
-	}
-	var info unix.TCPInfo
-	if rawsock.TCPInfo(s.fd, &info) != nil {
-		return 0
-	}
-	return uint64(info.Segs_in)
+	s.conn().Close()
 }

@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,9 +22,21 @@ type pipePool struct {
 	free  []*pipe
 	max   int
 	inUse atomic.Int64 // pipes handed out and not yet returned
+	// retry is when a new pipe may be tried again after pipe2 failed
+	// (owned by the loop).
+	retry int64
 }
 
-func (pp *pipePool) get() (*pipe, error) {
+// pipeRetry is how long after a failed pipe2 (out of descriptors or pipe
+// memory) directions go without asking for a new pipe.
+const pipeRetry = int64(100 * time.Millisecond)
+
+// errNoPipe: no pooled pipe, and pipe2 failed less than pipeRetry ago.
+var errNoPipe = errors.New("relay: no pipe")
+
+// get returns an empty pipe from the pool or a new one; now is the loop's
+// clock.
+func (pp *pipePool) get(now int64) (*pipe, error) {
 	pp.inUse.Add(1)
 	pp.mu.Lock()
 	if n := len(pp.free); n > 0 {
@@ -32,9 +46,14 @@ func (pp *pipePool) get() (*pipe, error) {
 		return p, nil
 	}
 	pp.mu.Unlock()
+	if now < pp.retry {
+		pp.inUse.Add(-1)
+		return nil, errNoPipe
+	}
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		pp.inUse.Add(-1)
+		pp.retry = now + pipeRetry
 		return nil, err
 	}
 	// A larger pipe moves more per splice pair: fewer syscalls per byte on

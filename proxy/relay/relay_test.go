@@ -61,7 +61,7 @@ func newEngine(t *testing.T, opts Options) *Engine {
 }
 
 // tcpPair returns the two ends of one loopback connection.
-func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	t.Helper()
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -218,16 +218,23 @@ func TestKeepalivesDeferExpiry(t *testing.T) {
 	e := newEngine(t, Options{Tick: 10 * time.Millisecond})
 	o := newOwner()
 	r := start(t, e, o, func(f *Flow) { f.IdleTimeout = 1500 * time.Millisecond })
+	waitUntil(t, "the flow started", func() bool { return r.flow.LastActivity().Unix() > 0 })
+	started := r.flow.LastActivity()
 	r.client.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 9})
 	select {
 	case <-o.expired:
 		t.Fatal("a flow kept alive by TCP keepalives expired")
 	case <-time.After(3500 * time.Millisecond):
 	}
+	// Keepalives reset the idle timer but move no data.
+	if got := r.flow.LastActivity(); !got.Equal(started) {
+		t.Errorf("LastActivity moved from %v to %v with keepalives only", started, got)
+	}
 	r.client.Write([]byte("still here"))
 	if _, err := io.ReadFull(r.server, make([]byte, 10)); err != nil {
 		t.Fatal(err)
 	}
+	waitUntil(t, "LastActivity moved by data", func() bool { return r.flow.LastActivity().After(started) })
 }
 
 func TestHeaderGoesWithFirstData(t *testing.T) {
@@ -451,7 +458,8 @@ func TestSlowReaderBackpressure(t *testing.T) {
 }
 
 // TestEndsQueuedBehindDataAreNotStalled: a FIN or an RST that arrives with
-// the last data, and data behind an urgent mark, are all read at once. A
+// the last data, and data behind an urgent mark (the urgent byte in-line,
+// TestUrgentDataInline), are all read at once. A
 // read shorter than asked stops before them and they raise no new event;
 // waiting on such a read would leave them until something else happened on
 // the socket. Found in review of an earlier pump; each case stalled 3 s then.
@@ -530,10 +538,10 @@ func TestEndsQueuedBehindDataAreNotStalled(t *testing.T) {
 		e.Start(&Flow{A: a, B: b, Owner: o})
 		start := time.Now()
 		server.SetReadDeadline(start.Add(10 * time.Second))
-		got := make([]byte, 6)
+		got := make([]byte, 7)
 		n, err := io.ReadFull(server, got)
-		if err != nil || time.Since(start) > limit {
-			t.Fatalf("target read %q, %v after %v; want the 6 ordinary bytes at once", got[:n], err, time.Since(start))
+		if string(got) != "abcXdef" || err != nil || time.Since(start) > limit {
+			t.Fatalf("target read %q, %v after %v; want \"abcXdef\" at once", got[:n], err, time.Since(start))
 		}
 		client.Close()
 		server.Close()
@@ -541,10 +549,10 @@ func TestEndsQueuedBehindDataAreNotStalled(t *testing.T) {
 	})
 }
 
-// TestKillDuringBulkTransfer: Kill waits for the sockets' callbacks to
-// return before it closes them; it still ends a saturated flow at once.
-// (Here the pump's reads run dry between the sender's writes; pumpBudget
-// bounds the wait for a source that never does.)
+// TestKillDuringBulkTransfer: Kill reaches a saturated flow through its
+// loop's inbox and ends it at once: a direction moves at most pumpBudget
+// before the loop takes its inbox (and the other sockets' events) again,
+// even from a source that never runs dry.
 func TestKillDuringBulkTransfer(t *testing.T) {
 	e := newEngine(t, Options{})
 	o := newOwner()
