@@ -28,6 +28,11 @@ type flow struct {
 	// killed and relayed make terminate safe at any point of the pipeline:
 	// whichever of serve and terminate comes second cuts the flow.
 	killed, relayed atomic.Bool
+	// recheck: a reload's NACLs are to be applied to the flow, by
+	// recheckFlows once it is relayed, else by established (recheck.go).
+	recheck atomic.Bool
+	denied  bool                   // deny ran: the flow left privlink_active_flows
+	dialing atomic.Pointer[socket] // the target socket while its connect is in progress
 
 	// ct is the flow in the connection table: the client (Client), the
 	// target (Target), the node's port (Node), the start (Start).
@@ -68,7 +73,10 @@ func (f *flow) serve(client *socket) {
 	f.connect(client)
 }
 
-// established hands a flow whose target is connected to the relay.
+// established hands a flow whose target is connected to the relay. A
+// reload's NACLs that came while the target was dialled apply before the
+// first byte moves; a termination that races the start cuts the flow
+// right after it.
 func (f *flow) established(client, target *socket) {
 	if !f.prepareHeader(target) {
 		f.end(client, target)
@@ -80,20 +88,26 @@ func (f *flow) established(client, target *socket) {
 	f.ct.Stats = &f.st
 	f.s.table.Insert(&f.ct)
 	f.s.table.SetState(&f.ct, conntrack.StateEstablished)
-	f.t.addFlow(f)
+	f.recheckHere()
 	f.l.Start(&f.Flow)
 	f.relayed.Store(true)
+	f.recheckHere()
 	if f.killed.Load() {
 		f.Terminate()
 	}
 }
 
-// terminate resets both peers of the flow, now or as soon as it reaches
-// the relay (flows still dialling are cut right after).
+// terminate resets both peers of the flow: at once when it is relayed;
+// a dial in progress is aborted, and the client reset when the loop sees
+// it fail (dialed).
 func (f *flow) terminate() {
 	f.killed.Store(true)
 	if f.relayed.Load() {
 		f.Terminate()
+		return
+	}
+	if c := f.dialing.Load(); c != nil {
+		c.abortConnect()
 	}
 }
 
@@ -103,6 +117,8 @@ func (f *flow) terminate() {
 // the client gives up or Options.DenyHold passes.
 func (f *flow) deny(client *socket, hop string) {
 	r := f.r
+	f.denied = true
+	r.zone.active.Dec() // not a flow: held ones count in privlink_held_denied_connections
 	f.s.m.rejected.WithLabelValues(r.serviceID, hop).Inc()
 	if ce := f.s.log.Check(zap.DebugLevel, "flow denied"); ce != nil {
 		ce.Write(zap.String("service", r.serviceID), zap.String("endpoint", r.endpointID), zap.String("hop", hop))
@@ -125,7 +141,10 @@ const maxPortTries = 4
 // connect takes a source port from the pool of (node, target), checks the
 // provider-side rules for it and dials the target from node:port (SPEC §4
 // steps 4–6) without waiting: the flow's loop goes on with established
-// once the target accepts. On failure the client is answered.
+// once the target accepts. On failure the client is answered. From here
+// on the flow is registered with its target: terminations (endpoint
+// rejected, target unhealthy or drained) and a reload's NACLs reach it
+// while its target is dialled too.
 func (f *flow) connect(client *socket) {
 	pool, err := f.s.pool(f.r, f.t)
 	if err != nil {
@@ -134,40 +153,57 @@ func (f *flow) connect(client *socket) {
 		return
 	}
 	f.pool = pool
+	f.t.addFlow(f)
 	f.dial(client, 0, time.Now())
 }
 
-// dial makes try number try (another socket on the host may hold
-// node:port towards the target: the kernel refuses it, and the next port
-// is tried).
+// dial makes try number try: another socket on the host may hold
+// node:port towards the target, the kernel refuses it, and the next port
+// is tried.
 func (f *flow) dial(client *socket, try int, t0 time.Time) {
-	r := f.r
 	port, ok := f.pool.Allocate()
 	if !ok {
 		f.portAllocationError(client)
 		return
 	}
-	f.ct.Node = netip.AddrPortFrom(r.node, port)
-	if try == 0 {
-		pp := f.s.rules.Load().Provider(r.serviceID, r.node, f.ct.Target)
-		if pp != nil && !pp.Check(port, nil) {
-			var v acl.Verdict
-			pp.Check(port, &v)
-			f.denyTrace(&v)
-			f.reject(conntrack.HopNode, v.Denied)
-			f.pool.Release(port)
-			f.pool = nil
-			f.deny(client, v.Denied.String())
-			return
-		}
-		f.l.Watch(client) // its first bytes arrive while the target is dialled
+	f.ct.Node = netip.AddrPortFrom(f.r.node, port)
+	if !f.providerAllows(client, port) {
+		return
 	}
 	target, pending, err := f.s.startDial(f.ct.Node, f.ct.Target)
 	if !pending {
 		f.dialed(client, target, err, try, t0)
 		return
 	}
+	f.l.Watch(client) // its first bytes arrive while the target is dialled
+	f.await(client, target, try, t0)
+}
+
+// providerAllows checks the provider-side rules (SPEC §4 step 5) for a
+// connection from node:port, on every try: each port the kernel is asked
+// for is one the rules allow. A denial answers the client.
+func (f *flow) providerAllows(client *socket, port uint16) bool {
+	pp := f.s.rules.Load().Provider(f.r.serviceID, f.r.node, f.ct.Target)
+	if pp == nil || pp.Check(port, nil) {
+		return true
+	}
+	var v acl.Verdict
+	pp.Check(port, &v)
+	f.denyTrace(&v)
+	f.reject(conntrack.HopNode, v.Denied)
+	f.pool.Release(port)
+	f.pool = nil
+	f.t.removeFlow(f)
+	f.deny(client, v.Denied.String())
+	return false
+}
+
+// await waits on the flow's loop for a connect in progress (terminate may
+// abort it meanwhile), then goes on with dialed.
+func (f *flow) await(client, target *socket, try int, t0 time.Time) {
+	f.dialing.Store(target)
 	f.l.Connect(target, f.s.opts.DialTimeout, func(err error) {
+		f.dialing.Store(nil)
 		f.s.dials.remove(target.fd)
 		if err != nil {
 			target.Close()
@@ -179,8 +215,13 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 }
 
 // dialed goes on after a dial: to the relay, to the next port, or to the
-// client's RST.
+// client's RST; a flow terminated meanwhile ends with an RST (an ELB reset).
 func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) {
+	if f.killed.Load() {
+		f.r.svc.elbResets.Inc()
+		f.end(client, target)
+		return
+	}
 	if err == nil {
 		f.r.svc.dialDuration.Observe(time.Since(t0).Seconds())
 		f.established(client, target)
@@ -229,9 +270,10 @@ func isReturnHop(h acl.Hop) bool {
 }
 
 // dialFailed gives the client an RST, as NLB does when the target refuses;
-// a refusal counts as a target reset.
+// a refusal, or a reset before the connect was seen done, counts as a
+// target reset.
 func (f *flow) dialFailed(client *socket, err error) {
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	if f.s.targetReset(err) {
 		f.r.svc.targetResets.Inc()
 	}
 	if ce := f.s.log.Check(zap.DebugLevel, "target dial failed"); ce != nil {
@@ -272,8 +314,13 @@ func (f *flow) end(client, target *socket) {
 	if f.pool != nil {
 		f.pool.Release(f.ct.Node.Port())
 	}
+	if f.t != nil {
+		f.t.removeFlow(f)
+	}
 	f.s.table.Remove(&f.ct)
-	f.r.zone.active.Dec()
+	if !f.denied {
+		f.r.zone.active.Dec()
+	}
 	f.l.Release()
 	f.s.flowEnded()
 }
@@ -323,35 +370,6 @@ const DefaultDenyHold = 2 * time.Minute
 
 // DefaultMaxHeld is the default Options.MaxHeld.
 const DefaultMaxHeld = 4096
-
-// hold keeps a denied connection open and silent, reading and discarding
-// what the client sends, until it closes or the hold ends (Shutdown ends
-// it at once).
-func (s *Server) hold(c *socket) {
-	s.mu.Lock()
-	if s.closing || len(s.held) >= s.opts.MaxHeld {
-		full := !s.closing
-		s.mu.Unlock()
-		if full {
-			s.log.Warn("too many denied connections held silent; resetting this one instead",
-				zap.Int("held", s.opts.MaxHeld))
-		}
-		return
-	}
-	c.file() // before Shutdown can see it in s.held
-	s.held[c] = struct{}{}
-	s.mu.Unlock()
-	c.SetReadDeadline(time.Now().Add(s.opts.DenyHold))
-	var buf [512]byte
-	for {
-		if _, err := c.Read(buf[:]); err != nil {
-			break
-		}
-	}
-	s.mu.Lock()
-	delete(s.held, c)
-	s.mu.Unlock()
-}
 
 // FlowClosing samples the sockets' final counters for the table and the
 // flow logs just before the relay closes them.

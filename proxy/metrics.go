@@ -21,6 +21,7 @@ type metrics struct {
 	dialDuration *prometheus.HistogramVec
 	flowDuration *prometheus.HistogramVec
 	reloadOK     prometheus.Gauge
+	held         prometheus.Gauge // privlink_held_denied_connections
 
 	rejected         *prometheus.CounterVec
 	unhealthyRouting *prometheus.CounterVec
@@ -63,7 +64,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Targets failing health checks, by target group and AZ (UnHealthyHostCount)."}, []string{"target_group", "az"})
 	m.portErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "port_allocation_errors_total",
 		Help: "Connections refused because the node had no free source port towards the target (PortAllocationErrorCount)."}, []string{"service", "target"})
-	reg.MustRegister(m.rejected, m.unhealthyRouting, m.healthyTargets, m.unhealthyTargets, m.portErrors)
+	m.held = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "privlink", Name: "held_denied_connections",
+		Help: "Denied connections held silent (deny_action drop) until the client gives up or the hold ends; they are not in privlink_active_flows."})
+	reg.MustRegister(m.rejected, m.unhealthyRouting, m.healthyTargets, m.unhealthyTargets, m.portErrors, m.held)
 	reg.MustRegister(m.activeFlows, m.newFlows, m.bytes, m.clientResets, m.targetResets, m.elbResets,
 		m.dialDuration, m.flowDuration, m.reloadOK)
 	return m

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 )
 
@@ -132,7 +131,7 @@ func (s *Server) reload(cfg *config.Config) error {
 	}
 	for _, b := range old.builtins {
 		if !keep[b.addr] {
-			s.stopBuiltin(b.addr)
+			s.retireBuiltin(b.addr)
 		}
 	}
 	s.apply(top)
@@ -330,45 +329,6 @@ func (s *Server) allGroups() []*targetGroup {
 		out = append(out, g)
 	}
 	return out
-}
-
-// recheckFlows applies the new rules' network ACLs to live flows: NACLs
-// are stateless, AWS evaluates every packet, so a flow the new NACLs deny
-// stops being forwarded — silently, the next peer that sends gets an RST.
-// Security groups are stateful: their changes leave tracked flows alone.
-// (A flow that a changed SG would deny before a NACL hop is reached is not
-// re-checked further: the SG hop stops the evaluation.)
-func (s *Server) recheckFlows() {
-	ev := s.rules.Load()
-	var v acl.Verdict
-	for _, t := range s.allTargets() {
-		for _, f := range t.liveFlows() {
-			v.Reset()
-			denied := false
-			if cp := ev.Consumer(f.r.addr); cp != nil && !cp.Check(f.ct.Client, &v) {
-				denied = isNACLHop(v.Denied)
-			} else if pp := ev.Provider(f.r.serviceID, f.r.node, f.ct.Target); pp != nil && !pp.Check(f.ct.Node.Port(), &v) {
-				denied = isNACLHop(v.Denied)
-			}
-			if denied && f.relayed.Load() {
-				s.m.rejected.WithLabelValues(f.r.serviceID, v.Denied.String()).Inc()
-				by := v.DeniedBy()
-				s.log.Info("reload: a network ACL now denies a live flow; it stops being forwarded",
-					zap.String("endpoint", f.r.endpointID), zap.String("hop", v.Denied.String()),
-					zap.String("place", by.Place), zap.String("rule", by.RuleText()))
-				f.Expire()
-			}
-		}
-	}
-}
-
-func isNACLHop(h acl.Hop) bool {
-	switch h {
-	case acl.HopClientNACLEgress, acl.HopEndpointNACLIngress, acl.HopEndpointNACLEgressReturn, acl.HopClientNACLIngressReturn,
-		acl.HopNodeNACLEgress, acl.HopTargetNACLIngress, acl.HopTargetNACLEgressReturn, acl.HopNodeNACLIngressReturn:
-		return true
-	}
-	return false
 }
 
 // pruneMap deletes the entries whose key keep rejects and returns their values.

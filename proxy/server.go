@@ -81,13 +81,17 @@ type Server struct {
 	closing        bool
 	listeners      map[netip.AddrPort]*listener
 	eng            *relay.Engine
-	builtinTargets map[netip.AddrPort]*loadtest.Target
-	admin          *http.Server
-	adminAddr      net.Addr
+	builtinTargets map[netip.AddrPort]builtin
+	// retired are built-in targets a reload removed: they accept no more
+	// and serve their connections until those end or the server stops.
+	retired   []*loadtest.Target
+	admin     *http.Server
+	adminAddr net.Addr
 
 	held     map[*socket]struct{} // denied connections held silent
+	onHold   func()               // tests: runs once a connection is held (visible in held)
 	dials    dialing              // sockets of dials in progress
-	reloadMu sync.Mutex           // serialises reloads
+	reloadMu sync.Mutex           // serialises reloads, and them with Shutdown
 	notifier *notify.Notifier
 
 	// rtMu guards the runtime state that outlives generations.
@@ -125,7 +129,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, log: opts.Logger, reg: opts.Registry,
 		listeners:      map[netip.AddrPort]*listener{},
-		builtinTargets: map[netip.AddrPort]*loadtest.Target{},
+		builtinTargets: map[netip.AddrPort]builtin{},
 		groups:         map[string]*targetGroup{},
 		endpoints:      map[string]*endpoint{},
 		held:           map[*socket]struct{}{},
@@ -166,19 +170,28 @@ func (s *Server) Start() error {
 	}
 	s.started = true
 	s.mu.Unlock()
+	if err := s.open(); err != nil {
+		s.Close()
+		return err
+	}
+	return nil
+}
+
+// open opens the sockets and starts serving. It holds reloadMu, so a
+// Shutdown that starts meanwhile waits for every listener to be in place.
+func (s *Server) open() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	eng, err := relay.New(relay.Options{})
 	if err != nil {
-		s.Close()
 		return err
 	}
 	s.eng = eng
 	top := s.top.Load()
 	if err := s.startFlowLogs(top.cfg); err != nil {
-		s.Close()
 		return err
 	}
 	if err := s.bindAll(top); err != nil {
-		s.Close()
 		return err
 	}
 	if len(top.cfg.Notifications) > 0 {
@@ -221,7 +234,7 @@ func (s *Server) startBuiltin(b builtinTarget) error {
 	}
 	t := loadtest.NewTarget(loadtest.Mode(b.mode), s.log.Named("builtin"))
 	s.mu.Lock()
-	s.builtinTargets[b.addr] = t
+	s.builtinTargets[b.addr] = builtin{t: t, ln: ln}
 	s.mu.Unlock()
 	s.builtins.Add(1)
 	go func() {
@@ -244,22 +257,46 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 	return ln.(*net.TCPListener), nil
 }
 
+// builtin is a built-in target server and its listener.
+type builtin struct {
+	t  *loadtest.Target
+	ln net.Listener
+}
+
 func (s *Server) hasBuiltin(addr netip.AddrPort) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.builtinTargets[addr] != nil
+	_, ok := s.builtinTargets[addr]
+	return ok
 }
 
-// stopBuiltin stops one built-in target (removed by a reload).
+// stopBuiltin stops one built-in target that a failed reload opened.
 func (s *Server) stopBuiltin(addr netip.AddrPort) {
 	s.mu.Lock()
-	t := s.builtinTargets[addr]
+	b, ok := s.builtinTargets[addr]
 	delete(s.builtinTargets, addr)
 	s.mu.Unlock()
-	if t != nil {
+	if ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		t.Shutdown(ctx)
+		b.t.Shutdown(ctx)
+	}
+}
+
+// retireBuiltin stops a built-in target that a reload removed from
+// accepting. Its target drains like any removed target: the connections
+// it serves go on until they end (or deregistration_delay's connection
+// termination resets them, or the server stops).
+func (s *Server) retireBuiltin(addr netip.AddrPort) {
+	s.mu.Lock()
+	b, ok := s.builtinTargets[addr]
+	if ok {
+		delete(s.builtinTargets, addr)
+		s.retired = append(s.retired, b.t)
+	}
+	s.mu.Unlock()
+	if ok {
+		b.ln.Close() // Serve returns; the connections stay
 	}
 }
 

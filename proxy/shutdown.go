@@ -1,35 +1,23 @@
 package proxy
 
 import (
-	"net/netip"
-	"os"
-
 	"context"
 	"errors"
-	"github.com/privlink/privlink/loadtest"
+	"net/netip"
+	"os"
 	"time"
 )
 
 // Shutdown stops the server gracefully: it stops accepting (readyz turns
 // 503), lets forwarded connections finish until ctx is done, then closes
 // what is left, the built-in targets and the admin API. Every goroutine the
-// server started has returned when Shutdown returns.
+// server started has returned when Shutdown returns, unless connections
+// were still open forceWait after they were force-closed: then Shutdown
+// logs it and returns ErrShutdownStuck with ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	lns := make([]*listener, 0, len(s.listeners))
-	for _, ln := range s.listeners {
-		lns = append(lns, ln)
+	for _, ln := range s.beginShutdown() {
+		ln.Close() // outside s.mu: the loops take it when they accept
 	}
-	for c := range s.held {
-		c.SetReadDeadline(aLongTimeAgo)
-	}
-	s.mu.Unlock()
-	// Outside s.mu: the loops take it when they accept.
-	for _, ln := range lns {
-		ln.Close()
-	}
-
 	drained := make(chan struct{})
 	go func() { s.handlers.Wait(); close(drained) }()
 	var err error
@@ -37,10 +25,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-drained:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.cancel()
-		s.abortDials()
-		s.closeEngine()
-		<-drained
+		s.forceClose()
+		select {
+		case <-drained:
+		case <-time.After(forceWait):
+			s.log.Error("shutdown: connections still open after being force-closed; not waiting for them")
+			err = errors.Join(err, ErrShutdownStuck)
+		}
 	}
 	s.cancel()
 	s.closeEngine()
@@ -59,6 +50,42 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.flowLog = nil
 	}
 	return err
+}
+
+// forceWait bounds Shutdown's wait for the connections it force-closed.
+const forceWait = 5 * time.Second
+
+// ErrShutdownStuck is returned (joined with the context's error) by a
+// Shutdown that stopped waiting for connections it had force-closed.
+var ErrShutdownStuck = errors.New("proxy: connections still open after shutdown")
+
+// beginShutdown marks the server closing, releases the held connections
+// and returns the listeners to close. A reload in progress completes
+// first and later ones fail with ErrServerClosed (reloadMu), so no
+// listener opens after the list is taken.
+func (s *Server) beginShutdown() []*listener {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	lns := make([]*listener, 0, len(s.listeners))
+	for _, ln := range s.listeners {
+		lns = append(lns, ln)
+	}
+	s.releaseHeld()
+	return lns
+}
+
+// forceClose ends every connection still open: dials in progress, relayed
+// flows and held denied connections.
+func (s *Server) forceClose() {
+	s.cancel()
+	s.abortDials()
+	s.closeEngine()
+	s.mu.Lock()
+	s.releaseHeld()
+	s.mu.Unlock()
 }
 
 // stopHealth ends health checks (aborting probes in progress: every flow
@@ -86,7 +113,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (s *Server) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	err := s.Shutdown(ctx)
+	if errors.Is(err, ErrShutdownStuck) || err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
@@ -100,10 +128,15 @@ func (s *Server) closeEngine() {
 	}
 }
 
+// stopBuiltins stops the built-in targets, retired ones included.
 func (s *Server) stopBuiltins() {
 	s.mu.Lock()
-	targets := s.builtinTargets
-	s.builtinTargets = map[netip.AddrPort]*loadtest.Target{}
+	targets := s.retired
+	for _, b := range s.builtinTargets {
+		targets = append(targets, b.t)
+	}
+	s.builtinTargets = map[netip.AddrPort]builtin{}
+	s.retired = nil
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -220,6 +220,18 @@ func (c *socket) SetLinger(sec int) error {
 	return c.control(func(fd int) error { return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l) })
 }
 
+// abortConnect makes a connect in progress fail at once (a shutdown of a
+// connecting socket aborts it; the loop waiting for it then sees the
+// failure), from any goroutine: the socket's lock keeps it from touching
+// a descriptor closed meanwhile.
+func (c *socket) abortConnect() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd >= 0 {
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	}
+}
+
 // control runs fn with the descriptor, for the socket's owner.
 func (c *socket) control(fn func(fd int) error) error {
 	if c.fd < 0 {
@@ -273,6 +285,13 @@ func (d *dialing) remove(fd int) {
 	d.mu.Unlock()
 }
 
+// isAborted reports whether abortDials ran.
+func (d *dialing) isAborted() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.aborted
+}
+
 // abortDials makes every dial in progress fail at once (a shutdown of a
 // connecting socket aborts the connect) and every later one fail. A socket
 // whose dial failed may be closed before it leaves the set; its number may
@@ -299,7 +318,8 @@ func resetConn(c *socket) {
 // listener's), the conversion of both addresses to net.TCPAddr, and the
 // allocations of a netFD, its addresses and a net.TCPConn, which stay with
 // every idle connection. The accepted socket gets TCP_NODELAY (inherited
-// from the listening socket) and no keepalives (NLB sends none; they would keep idle flows from expiring).
+// from the listening socket, as is SO_OOBINLINE) and no keepalives (NLB
+// sends none; they would keep idle flows from expiring).
 type listener struct {
 	fd   int
 	addr netip.AddrPort
@@ -314,8 +334,10 @@ func listen(addr netip.AddrPort) (*listener, error) {
 	if err != nil {
 		return nil, bindError(addr, err)
 	}
-	// Accepted sockets inherit it.
+	// Accepted sockets inherit both, at no cost per connection: no Nagle
+	// delay, and urgent data in-line (relay/urgent.go).
 	rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	rawsock.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_OOBINLINE, 1)
 	if err := rawsock.Listen(fd, listenBacklog); err != nil {
 		unix.Close(fd)
 		return nil, bindError(addr, os.NewSyscallError("listen", err))

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"errors"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// hold keeps a denied connection open and silent, reading and discarding
+// what the client sends, until it closes or the hold ends (Shutdown ends
+// it at once). It counts in privlink_held_denied_connections meanwhile.
+func (s *Server) hold(c *socket) {
+	// The deadline is set before Shutdown can see the connection in
+	// s.held: Shutdown's own ("now") then comes after it.
+	c.SetReadDeadline(time.Now().Add(s.opts.DenyHold))
+	if !s.startHold(c) {
+		return
+	}
+	s.m.held.Inc()
+	defer s.m.held.Dec()
+	if s.onHold != nil {
+		s.onHold()
+	}
+	var buf [512]byte
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	delete(s.held, c)
+	s.mu.Unlock()
+}
+
+// startHold adds c to the held connections, unless the server is closing
+// or Options.MaxHeld are held already.
+func (s *Server) startHold(c *socket) bool {
+	s.mu.Lock()
+	closing, full := s.closing, len(s.held) >= s.opts.MaxHeld
+	if !closing && !full {
+		s.held[c] = struct{}{}
+	}
+	s.mu.Unlock()
+	if full && !closing {
+		s.log.Warn("too many denied connections held silent; resetting this one instead",
+			zap.Int("held", s.opts.MaxHeld))
+	}
+	return !closing && !full
+}
+
+// releaseHeld ends every hold at once. Callers hold s.mu.
+func (s *Server) releaseHeld() {
+	for c := range s.held {
+		c.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// targetReset reports whether a failed dial counts as a target reset: the
+// target refused the connection (an RST to the SYN), or reset it before
+// the loop saw the connect done (SO_ERROR ECONNRESET). A connect privlink
+// aborted itself (a termination, a forced shutdown) leaves ECONNRESET
+// too; it does not count.
+func (s *Server) targetReset(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNRESET) && !s.dials.isAborted()
+}
