@@ -188,11 +188,13 @@ func (s *Server) apply(top *topology) {
 			t.mu.Lock()
 			t.stopChecker()
 			t.mu.Unlock()
+			g.orphanLocked(t)
 		}
 		g.targets = map[netip.AddrPort]*target{}
 		s.reselect(g)
 		g.mu.Unlock()
 	}
+	s.keepPruned(gone)
 	s.applyEndpoints(cfg)
 }
 
@@ -282,6 +284,7 @@ func (s *Server) finishDrain(g *targetGroup, t *target) {
 	t.mu.Unlock()
 	if g.targets[t.addr] == t {
 		delete(g.targets, t.addr)
+		g.orphanLocked(t)
 	}
 	s.reselect(g)
 	g.mu.Unlock()
@@ -343,12 +346,16 @@ func pruneMap[K comparable, V any](m map[K]V, keep func(K) bool) []V {
 	return out
 }
 
-// allTargets lists the registered targets of every group.
+// allTargets lists every target that may have flows: the registered
+// targets of every group and the orphans (orphans.go).
 func (s *Server) allTargets() []*target {
 	var out []*target
-	for _, g := range s.allGroups() {
+	for _, g := range append(s.allGroups(), s.prunedGroups()...) {
 		g.mu.Lock()
 		for _, t := range g.targets {
+			out = append(out, t)
+		}
+		for t := range g.orphans {
 			out = append(out, t)
 		}
 		g.mu.Unlock()

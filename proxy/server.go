@@ -97,6 +97,7 @@ type Server struct {
 	// rtMu guards the runtime state that outlives generations.
 	rtMu      sync.Mutex
 	groups    map[string]*targetGroup // by groupKey
+	pruned    []*targetGroup          // groups a reload removed that have orphans
 	endpoints map[string]*endpoint
 
 	builtins sync.WaitGroup // built-in target servers

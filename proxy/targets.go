@@ -48,6 +48,7 @@ type target struct {
 	desc      string
 	oks, errs int                // consecutive health check results
 	flows     map[*flow]struct{} // live flows, for termination
+	orphaned  bool               // no longer registered; reached through g.orphans (orphans.go)
 	stopCheck chan struct{}      // closes the health checker
 	drainDone *time.Timer
 }
@@ -90,6 +91,8 @@ type targetGroup struct {
 	sel     atomic.Pointer[selection]
 	// gaugeAZs are the AZs the health gauges have been set for.
 	gaugeAZs map[string]bool
+	// orphans are targets no longer registered whose flows go on.
+	orphans map[*target]struct{}
 }
 
 // selection is an immutable view of the routable targets of a group.
@@ -162,13 +165,21 @@ func (t *target) addFlow(f *flow) {
 		t.flows = map[*flow]struct{}{}
 	}
 	t.flows[f] = struct{}{}
+	orphaned := t.orphaned
 	t.mu.Unlock()
+	if orphaned {
+		t.syncOrphan()
+	}
 }
 
 func (t *target) removeFlow(f *flow) {
 	t.mu.Lock()
 	delete(t.flows, f)
+	last := t.orphaned && len(t.flows) == 0
 	t.mu.Unlock()
+	if last {
+		t.syncOrphan()
+	}
 }
 
 // liveFlows lists the target's live flows.
