@@ -108,8 +108,10 @@ func tail(b []byte) []byte { return b[max(0, len(b)-10):] }
 
 // withDescriptorsExhausted runs fn while the process cannot open another
 // descriptor: RLIMIT_NOFILE lowered to 256, every descriptor under it
-// taken. It skips the test if more than 256 are open already.
-func withDescriptorsExhausted(t *testing.T, fn func()) {
+// taken (freeOne gives one back); the limit and the descriptors are
+// restored when fn returns or fails. It skips the test if more than 256
+// are open already.
+func withDescriptorsExhausted(t *testing.T, fn func(freeOne func())) {
 	t.Helper()
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
@@ -145,7 +147,10 @@ func withDescriptorsExhausted(t *testing.T, fn func()) {
 		}
 		t.Fatalf("pipe2 with every descriptor taken: %v, want EMFILE", err)
 	}
-	fn()
+	fn(func() {
+		unix.Close(fillers[len(fillers)-1])
+		fillers = fillers[:len(fillers)-1]
+	})
 }
 
 // TestPipeShortageFallsBackToBuffer: a live flow whose direction turns to
@@ -168,7 +173,7 @@ func TestPipeShortageFallsBackToBuffer(t *testing.T) {
 	up := bytes.Repeat([]byte("u"), size)
 	down := bytes.Repeat([]byte("d"), size)
 	errs := make(chan error, 2*flows)
-	withDescriptorsExhausted(t, func() {
+	withDescriptorsExhausted(t, func(func()) {
 		var wg sync.WaitGroup
 		for _, r := range rigs {
 			wg.Add(2)
@@ -221,14 +226,7 @@ func TestKillAfterRefusedStart(t *testing.T) {
 	})
 	t.Run("Loop.Start", func(t *testing.T) {
 		e := newEngine(t, Options{Loops: 1})
-		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		var lfd int
-		rc, _ := ln.SyscallConn()
-		rc.Control(func(x uintptr) { lfd = int(x) })
+		ln, lfd := listenLoopback(t)
 		o := newOwner()
 		closed := make(chan struct{})
 		refused := make(chan *Flow, 1)

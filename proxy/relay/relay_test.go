@@ -82,6 +82,21 @@ func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return c, s
 }
 
+// listenLoopback is a listener on 127.0.0.1 and its descriptor, closed
+// when the test ends.
+func listenLoopback(t *testing.T) (*net.TCPListener, int) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	fd := -1
+	rc, _ := ln.SyscallConn()
+	rc.Control(func(x uintptr) { fd = int(x) })
+	return ln, fd
+}
+
 func start(t *testing.T, e *Engine, o Owner, configure func(*Flow)) *rig {
 	t.Helper()
 	client, a := tcpPair(t)
@@ -592,14 +607,7 @@ func TestKillDuringBulkTransfer(t *testing.T) {
 // long streams must not all land on the loop that happened to wake.
 func TestListenSpreadsConnections(t *testing.T) {
 	e := newEngine(t, Options{Loops: 2})
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var fd int
-	rc, _ := ln.SyscallConn()
-	rc.Control(func(x uintptr) { fd = int(x) })
+	ln, fd := listenLoopback(t)
 	got := make(chan *Loop, 8)
 	var mu sync.Mutex
 	var fds []int
@@ -644,14 +652,7 @@ func TestListenSpreadsConnections(t *testing.T) {
 // again once descriptors are free.
 func TestAcceptBacksOffWhenOutOfDescriptors(t *testing.T) {
 	e := newEngine(t, Options{Loops: 1, Tick: 10 * time.Millisecond})
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var lfd int
-	rc, _ := ln.SyscallConn()
-	rc.Control(func(x uintptr) { lfd = int(x) })
+	ln, lfd := listenLoopback(t)
 	accepted := make(chan int, 4)
 	failed := make(chan time.Duration, 64)
 	l := e.Listen(lfd, func(_ *Loop, fd int, _ netip.AddrPort) { accepted <- fd }, func(err error, d time.Duration) {
@@ -664,66 +665,32 @@ func TestAcceptBacksOffWhenOutOfDescriptors(t *testing.T) {
 	})
 	defer l.Close()
 
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
-	}
-	// A tight limit, every descriptor under it taken, then one freed: room
-	// for the client's socket only.
-	tight := rl
-	tight.Cur = 256
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &tight); err != nil {
-		t.Fatal(err)
-	}
-	var fillers []int
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			for _, fd := range fillers {
+	// Every descriptor under a tight limit taken, then one freed: room for
+	// the client's socket only.
+	var c net.Conn
+	withDescriptorsExhausted(t, func(freeOne func()) {
+		freeOne()
+		var err error
+		if c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second); err != nil {
+			t.Fatalf("dial under the tight limit: %v", err)
+		}
+		var backoffs []time.Duration
+		for len(backoffs) < 2 {
+			select {
+			case d := <-failed:
+				backoffs = append(backoffs, d)
+			case fd := <-accepted:
 				unix.Close(fd)
+				t.Fatal("accepted with no descriptor free")
+			case <-time.After(5 * time.Second):
+				t.Fatal("no EMFILE back-off reported")
 			}
-			unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
 		}
-	}
-	defer restore()
-	for {
-		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			break
+		if backoffs[1] <= backoffs[0] {
+			t.Errorf("back-offs %v, want them growing", backoffs)
 		}
-		fillers = append(fillers, fd)
-	}
-	if len(fillers) == 0 {
-		restore()
-		t.Skip("more than 256 descriptors open already")
-	}
-	unix.Close(fillers[len(fillers)-1])
-	fillers = fillers[:len(fillers)-1]
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
-	if err != nil {
-		restore()
-		t.Fatalf("dial under the tight limit: %v", err)
-	}
+	})
 	defer c.Close()
-	var backoffs []time.Duration
-	for len(backoffs) < 2 {
-		select {
-		case d := <-failed:
-			backoffs = append(backoffs, d)
-		case fd := <-accepted:
-			unix.Close(fd)
-			restore()
-			t.Fatal("accepted with no descriptor free")
-		case <-time.After(5 * time.Second):
-			restore()
-			t.Fatal("no EMFILE back-off reported")
-		}
-	}
-	if backoffs[1] <= backoffs[0] {
-		t.Errorf("back-offs %v, want them growing", backoffs)
-	}
-	restore()
 	select {
 	case fd := <-accepted:
 		unix.Close(fd)
