@@ -528,16 +528,6 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 	}
 }
 
-// PrincipalAllowed reports whether principal matches one of allowed ("*" matches all).
-func PrincipalAllowed(allowed []string, principal string) bool {
-	for _, a := range allowed {
-		if a == "*" || a == principal {
-			return true
-		}
-	}
-	return false
-}
-
 // socket records an address privlink will listen on, which must be unique.
 func (v *validator) socket(path string, ap netip.AddrPort, what string) {
 	if !ap.Addr().IsValid() || ap.Port() == 0 {
