@@ -72,17 +72,19 @@ func (s *Server) endpointFor(ep *config.Endpoint, svc *config.Service) (e *endpo
 	return e, true
 }
 
-// Accept moves an endpoint from pendingAcceptance to available.
+// Accept moves an endpoint from pendingAcceptance, or from rejected, to
+// available. Accepting a rejected endpoint again is undocumented in AWS
+// (FACTS.md); privlink allows it.
 func (s *Server) Accept(id string) error {
 	e := s.lookupEndpoint(id)
 	if e == nil {
 		return fmt.Errorf("%w: no endpoint %q", ErrNotFound, id)
 	}
 	e.mu.Lock()
-	if e.state != EndpointPendingAcceptance {
+	if e.state != EndpointPendingAcceptance && e.state != EndpointRejected {
 		st := e.state
 		e.mu.Unlock()
-		return fmt.Errorf("%w: endpoint %s is %s; only a pendingAcceptance endpoint can be accepted", ErrConflict, id, st)
+		return fmt.Errorf("%w: endpoint %s is %s; only a pendingAcceptance or rejected endpoint can be accepted", ErrConflict, id, st)
 	}
 	e.set(EndpointAvailable, "")
 	e.mu.Unlock()

@@ -364,7 +364,7 @@ func TestTargetAPIErrors(t *testing.T) {
 		{"/v1/target-groups/tg/register", `{"targets":[{"ip":`, 400, "request body"},
 		{"/v1/target-groups/tg/deregister", fmt.Sprintf(`{"targets":[{"ip":"%s"}]}`, l.addr("10.99")), 404, "is not registered with tg"},
 		{"/v1/endpoints/vpce-nope/accept", ``, 404, `no endpoint \"vpce-nope\"`},
-		{"/v1/endpoints/" + endpointID + "/accept", ``, 409, "only a pendingAcceptance endpoint can be accepted"},
+		{"/v1/endpoints/" + endpointID + "/accept", ``, 409, "only a pendingAcceptance or rejected endpoint can be accepted"},
 		{"/v1/reload", ``, 422, "in-memory configuration"},
 	} {
 		code, body := post(t, url+tc.path, tc.body)
