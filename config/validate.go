@@ -101,6 +101,7 @@ func (v *validator) run() {
 	}
 	v.builtinSockets()
 	v.adminSocket()
+	v.ownTargets()
 	slices.SortStableFunc(v.errs, byLine)
 	slices.SortStableFunc(v.warns, byLine)
 }
