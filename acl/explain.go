@@ -102,12 +102,13 @@ func Explain(e *Evaluator, q Query) (*Report, error) {
 		r.ClientPorts = portsText(cFrom, cTo)
 	}
 	anyAllowed := false
+	nums := newRuleNumbers()
 	for _, in := range ep.Interfaces {
 		for _, l := range svc.LoadBalancer.Listeners {
 			if q.Port != 0 && l.Port != q.Port {
 				continue
 			}
-			pr := e.explainPath(svc, in, l, from, cFrom, cTo)
+			pr := e.explainPath(svc, in, l, from, cFrom, cTo, nums)
 			r.Allowed = r.Allowed && pr.Allowed
 			anyAllowed = anyAllowed || pr.Allowed
 			r.Paths = append(r.Paths, pr)
@@ -177,7 +178,7 @@ type flow struct {
 	from, to uint16
 }
 
-func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l config.Listener, client netip.Addr, cFrom, cTo uint16) PathReport {
+func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l config.Listener, client netip.Addr, cFrom, cTo uint16, nums *ruleNumbers) PathReport {
 	p := e.Consumer(netip.AddrPortFrom(in.IP, l.Port))
 	pr := PathReport{Interface: p.Interface.String(), AZ: in.AZ, Node: p.Node.String(), Allowed: true}
 	c := &p.class[p.classes.lookup(client)]
@@ -185,7 +186,7 @@ func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l conf
 	flows := [len(consumerHops)]flow{{in.IP, l.Port, l.Port}, {in.IP, l.Port, l.Port}, port, port,
 		{client, cFrom, cTo}, {in.IP, cFrom, cTo}, port}
 	for i, h := range c.hops {
-		hr := e.explainHop(h, consumerHops[i], flows[i], svc)
+		hr := e.explainHop(h, consumerHops[i], flows[i], svc, nums)
 		pr.Allowed = pr.Allowed && hr.Verdict != Deny
 		pr.Consumer = append(pr.Consumer, hr)
 	}
@@ -195,9 +196,9 @@ func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l conf
 		if t.AZ != in.AZ && !svc.LoadBalancer.CrossZone {
 			continue
 		}
-		pr.Targets = append(pr.Targets, e.explainTarget(svc, n, t, t.Port, "traffic"))
+		pr.Targets = append(pr.Targets, e.explainTarget(svc, n, t, t.Port, "traffic", nums))
 		if hc := tg.HealthCheck.Port; tg.HealthCheck.Enabled && hc != 0 && hc != t.Port {
-			pr.Targets = append(pr.Targets, e.explainTarget(svc, n, t, hc, "health_check"))
+			pr.Targets = append(pr.Targets, e.explainTarget(svc, n, t, hc, "health_check", nums))
 		}
 	}
 	for _, t := range pr.Targets {
@@ -211,13 +212,13 @@ func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l conf
 	return pr
 }
 
-func (e *Evaluator) explainTarget(svc *config.Service, n *config.Node, t config.Target, port uint16, check string) TargetReport {
+func (e *Evaluator) explainTarget(svc *config.Service, n *config.Node, t config.Target, port uint16, check string, nums *ruleNumbers) TargetReport {
 	p := e.Provider(svc.ID, n.IP, netip.AddrPortFrom(t.IP, port))
 	tr := TargetReport{Target: p.Target.String(), AZ: t.AZ, Check: check, Allowed: true}
 	fwd := func(peer netip.Addr) flow { return flow{peer, port, port} }
 	flows := [len(providerHops)]flow{fwd(t.IP), fwd(n.IP), fwd(n.IP), {n.IP, NLBPortFrom, NLBPortTo}, {t.IP, NLBPortFrom, NLBPortTo}}
 	for i, h := range p.hops {
-		hr := e.explainHop(h, providerHops[i], flows[i], svc)
+		hr := e.explainHop(h, providerHops[i], flows[i], svc, nums)
 		tr.Allowed = tr.Allowed && hr.Verdict != Deny
 		tr.Hops = append(tr.Hops, hr)
 	}
@@ -225,7 +226,7 @@ func (e *Evaluator) explainTarget(svc *config.Service, n *config.Node, t config.
 }
 
 // explainHop evaluates a hop over the flow's whole port range.
-func (e *Evaluator) explainHop(h *hopEval, hop Hop, f flow, svc *config.Service) HopReport {
+func (e *Evaluator) explainHop(h *hopEval, hop Hop, f flow, svc *config.Service, nums *ruleNumbers) HopReport {
 	runs := h.portRange(f.peer, f.from, f.to)
 	hr := HopReport{Hop: hop, Place: runs[0].Result.Place, Verdict: Skip, Ports: portsText(f.from, f.to)}
 	var rules, denied []string
@@ -253,7 +254,7 @@ func (e *Evaluator) explainHop(h *hopEval, hop Hop, f flow, svc *config.Service)
 		if len(runs) > 1 {
 			hr.Uncovered = strings.Join(denied, ",")
 		}
-		hr.Suggestion = e.suggest(deciding, f, svc)
+		hr.Suggestion = e.suggest(deciding, f, svc, nums)
 	}
 	return hr
 }
