@@ -15,10 +15,10 @@ import (
 
 // Endpoint states (FACTS.md, endpoint service lifecycle).
 const (
-	EndpointPendingAcceptance = "pendingAcceptance"
-	EndpointAvailable         = "available"
-	EndpointRejected          = "rejected"
-	EndpointDeleted           = "deleted"
+	EndpointPendingAcceptance = config.EndpointPendingAcceptance
+	EndpointAvailable         = config.EndpointAvailable
+	EndpointRejected          = config.EndpointRejected
+	EndpointDeleted           = config.EndpointDeleted
 )
 
 // Errors of the endpoint and target APIs; the admin API maps them to 404 and 409.
@@ -60,14 +60,7 @@ func (s *Server) endpointFor(ep *config.Endpoint, svc *config.Service) (e *endpo
 		return e, false
 	}
 	e = &endpoint{id: ep.ID, service: svc.ID}
-	switch {
-	case !config.PrincipalAllowed(svc.AllowedPrincipals, ep.Principal):
-		e.set(EndpointRejected, fmt.Sprintf("principal %s is not in the allowed_principals of %s", ep.Principal, svc.ID))
-	case svc.AcceptanceRequired:
-		e.set(EndpointPendingAcceptance, "the service requires acceptance: POST /v1/endpoints/"+ep.ID+"/accept")
-	default:
-		e.set(EndpointAvailable, "")
-	}
+	e.set(ep.InitialState(svc))
 	s.endpoints[ep.ID] = e
 	return e, true
 }
