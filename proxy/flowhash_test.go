@@ -100,3 +100,12 @@ func BenchmarkFlowHash(b *testing.B) {
 }
 
 var hashSink uint64
+
+// The pick's hash allocates nothing (it runs for every new flow).
+func TestFlowHashAllocatesNothing(t *testing.T) {
+	client := netip.MustParseAddrPort("127.0.1.50:43098")
+	iface := netip.MustParseAddrPort("[::1]:8443")
+	if n := testing.AllocsPerRun(100, func() { hashSink += flowHash(client, iface) }); n != 0 {
+		t.Fatalf("flowHash allocates %v times", n)
+	}
+}
