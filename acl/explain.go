@@ -26,6 +26,8 @@ type Query struct {
 	Endpoint string
 	// Port is the listener port; 0 = every listener.
 	Port uint16
+	// Live is the running instance's state; nil explains the configuration.
+	Live *Live
 }
 
 // Report is the answer to a Query: every hop of every path the client's
@@ -36,12 +38,18 @@ type Report struct {
 	Endpoint string `json:"endpoint"`
 	Service  string `json:"service"`
 	// Verdict is allowed, denied, or partial (some paths allowed, some denied).
-	Verdict     string       `json:"verdict"`
-	Allowed     bool         `json:"allowed"`
-	ClientPorts string       `json:"client_ports"`
-	NodePorts   string       `json:"node_ports"`
-	Paths       []PathReport `json:"paths"`
-	Suggestions []string     `json:"suggestions"`
+	Verdict string `json:"verdict"`
+	Allowed bool   `json:"allowed"`
+	// Live says the report weighs a running instance's state (endpoint
+	// state, registered targets and their health, port pools).
+	Live        bool   `json:"live"`
+	ClientPorts string `json:"client_ports"`
+	NodePorts   string `json:"node_ports"`
+	// EndpointState is hop endpoint_state (SPEC §4 step 1): every path is
+	// denied unless the endpoint is available.
+	EndpointState HopReport    `json:"endpoint_state"`
+	Paths         []PathReport `json:"paths"`
+	Suggestions   []string     `json:"suggestions"`
 }
 
 // PathReport is one endpoint interface and listener: the consumer side and
@@ -54,6 +62,8 @@ type PathReport struct {
 	Consumer  []HopReport    `json:"consumer"`
 	Targets   []TargetReport `json:"targets"`
 	Notes     []string       `json:"notes,omitempty"`
+	// fixes are the notes that say how to repair a denial (suggestions).
+	fixes []string
 }
 
 // TargetReport is the provider side towards one target port.
@@ -64,6 +74,15 @@ type TargetReport struct {
 	Check   string      `json:"check"`
 	Allowed bool        `json:"allowed"`
 	Hops    []HopReport `json:"hops"`
+	// The target's live state (live reports only): health state and reason
+	// code, whether the node sends it new flows, whether the client port
+	// is hashed to it, the node's port pool towards it, and a note.
+	State    string `json:"state,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	NewFlows *bool  `json:"new_flows,omitempty"`
+	Picked   bool   `json:"picked,omitempty"`
+	Ports    string `json:"ports,omitempty"`
+	Note     string `json:"note,omitempty"`
 }
 
 // HopReport is one hop as explained: where, which rule, what verdict. For
@@ -93,7 +112,7 @@ func Explain(e *Evaluator, q Query) (*Report, error) {
 		return nil, err
 	}
 	from := q.From.Unmap()
-	r := &Report{From: from.String(), Endpoint: ep.ID, Service: svc.ID, Allowed: true,
+	r := &Report{From: from.String(), Endpoint: ep.ID, Service: svc.ID, Allowed: true, Live: q.Live != nil,
 		ClientPorts: portsText(LinuxEphemeralFrom, LinuxEphemeralTo), NodePorts: portsText(NLBPortFrom, NLBPortTo)}
 	cFrom, cTo := LinuxEphemeralFrom, LinuxEphemeralTo
 	if q.FromPort != 0 {
@@ -102,12 +121,15 @@ func Explain(e *Evaluator, q Query) (*Report, error) {
 		r.ClientPorts = portsText(cFrom, cTo)
 	}
 	anyAllowed := false
+	nums := newRuleNumbers()
+	r.EndpointState = endpointState(ep, svc, q.Live, q.Port)
 	for _, in := range ep.Interfaces {
 		for _, l := range svc.LoadBalancer.Listeners {
 			if q.Port != 0 && l.Port != q.Port {
 				continue
 			}
-			pr := e.explainPath(svc, in, l, from, cFrom, cTo)
+			pr := e.explainPath(svc, in, l, pathQuery{from, cFrom, cTo, q.Live}, nums)
+			pr.Allowed = pr.Allowed && r.EndpointState.Verdict != Deny
 			r.Allowed = r.Allowed && pr.Allowed
 			anyAllowed = anyAllowed || pr.Allowed
 			r.Paths = append(r.Paths, pr)
@@ -121,6 +143,9 @@ func Explain(e *Evaluator, q Query) (*Report, error) {
 		r.Verdict = "partial"
 	}
 	r.Suggestions = []string{}
+	if s := r.EndpointState.Suggestion; s != "" {
+		r.Suggestions = append(r.Suggestions, s)
+	}
 	for _, p := range r.Paths {
 		r.Suggestions = appendSuggestions(r.Suggestions, p)
 	}
@@ -139,8 +164,8 @@ func appendSuggestions(out []string, p PathReport) []string {
 	for _, t := range p.Targets {
 		add(t.Hops)
 	}
-	for _, n := range p.Notes {
-		if !slices.Contains(out, n) {
+	for _, n := range p.fixes {
+		if !p.Allowed && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}
@@ -177,47 +202,78 @@ type flow struct {
 	from, to uint16
 }
 
-func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l config.Listener, client netip.Addr, cFrom, cTo uint16) PathReport {
+// pathQuery is what every path of one query shares: the client, its port
+// range and the live state.
+type pathQuery struct {
+	client   netip.Addr
+	from, to uint16
+	live     *Live
+}
+
+func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l config.Listener, q pathQuery, nums *ruleNumbers) PathReport {
 	p := e.Consumer(netip.AddrPortFrom(in.IP, l.Port))
-	pr := PathReport{Interface: p.Interface.String(), AZ: in.AZ, Node: p.Node.String(), Allowed: true}
-	c := &p.class[p.classes.lookup(client)]
-	port := flow{client, l.Port, l.Port}
+	pr := PathReport{Interface: p.Interface.String(), AZ: in.AZ, Node: p.Node.String(), Allowed: true, Targets: []TargetReport{}}
+	c := &p.class[p.classes.lookup(q.client)]
+	port := flow{q.client, l.Port, l.Port}
 	flows := [len(consumerHops)]flow{{in.IP, l.Port, l.Port}, {in.IP, l.Port, l.Port}, port, port,
-		{client, cFrom, cTo}, {in.IP, cFrom, cTo}, port}
+		{q.client, q.from, q.to}, {in.IP, q.from, q.to}, port}
 	for i, h := range c.hops {
-		hr := e.explainHop(h, consumerHops[i], flows[i], svc)
+		hr := e.explainHop(h, consumerHops[i], flows[i], svc, nums)
 		pr.Allowed = pr.Allowed && hr.Verdict != Deny
 		pr.Consumer = append(pr.Consumer, hr)
 	}
-	n := svc.Node(in.AZ)
-	tg := svc.TargetGroup(l.TargetGroup)
-	for _, t := range tg.Targets {
-		if t.AZ != in.AZ && !svc.LoadBalancer.CrossZone {
-			continue
-		}
-		pr.Targets = append(pr.Targets, e.explainTarget(svc, n, t, t.Port, "traffic"))
-		if hc := tg.HealthCheck.Port; tg.HealthCheck.Enabled && hc != 0 && hc != t.Port {
-			pr.Targets = append(pr.Targets, e.explainTarget(svc, n, t, hc, "health_check"))
-		}
-	}
-	for _, t := range pr.Targets {
-		pr.Allowed = pr.Allowed && t.Allowed
-	}
-	if len(pr.Targets) == 0 {
-		pr.Allowed = false
-		pr.Notes = append(pr.Notes, fmt.Sprintf("target group %s has no target in %s and cross_zone is off: register a target in %s or set cross_zone: true on %s",
-			tg.Name, in.AZ, in.AZ, svc.LoadBalancer.Name))
-	}
+	e.explainTargets(&pr, svc, in, l, q.live, nums)
 	return pr
 }
 
-func (e *Evaluator) explainTarget(svc *config.Service, n *config.Node, t config.Target, port uint16, check string) TargetReport {
-	p := e.Provider(svc.ID, n.IP, netip.AddrPortFrom(t.IP, port))
-	tr := TargetReport{Target: p.Target.String(), AZ: t.AZ, Check: check, Allowed: true}
+// explainTargets adds the provider side of a path: every target the node
+// may choose, with the live state when there is one. The path is allowed
+// only when every target that decides it (see decides) is.
+func (e *Evaluator) explainTargets(pr *PathReport, svc *config.Service, in config.Interface, l config.Listener, live *Live, nums *ruleNumbers) {
+	n := svc.Node(in.AZ)
+	tg := svc.TargetGroup(l.TargetGroup)
+	targets := pathTargets(svc, tg, in, l, n, live)
+	anyPicked := slices.ContainsFunc(targets, func(t LiveTarget) bool { return t.Picked })
+	counted := 0
+	for i := range targets {
+		lt := &targets[i]
+		tr := e.explainTarget(svc, n, lt.Target, lt.Target.Port, "traffic", nums)
+		if live != nil {
+			annotate(&tr, lt, n.IP)
+		}
+		if decides(lt, anyPicked, live != nil) {
+			counted++
+			pr.Allowed = pr.Allowed && tr.Allowed
+		}
+		pr.Targets = append(pr.Targets, tr)
+		if hc := tg.HealthCheck.Port; tg.HealthCheck.Enabled && hc != 0 && hc != lt.Target.Port {
+			hr := e.explainTarget(svc, n, lt.Target, hc, "health_check", nums)
+			if live == nil { // live, the target's health state says how its checks fare
+				pr.Allowed = pr.Allowed && hr.Allowed
+			}
+			pr.Targets = append(pr.Targets, hr)
+		}
+	}
+	if counted == 0 {
+		pr.Allowed = false
+	}
+	fixes, facts := targetNotes(tg, svc, in.AZ, targets, counted, live != nil)
+	pr.fixes = fixes
+	pr.Notes = append(fixes, facts...)
+}
+
+func (e *Evaluator) explainTarget(svc *config.Service, n *config.Node, t config.Target, port uint16, check string, nums *ruleNumbers) TargetReport {
+	dst := netip.AddrPortFrom(t.IP.Unmap(), port)
+	tr := TargetReport{Target: dst.String(), AZ: t.AZ, Check: check, Allowed: true, Hops: []HopReport{}}
+	p := e.Provider(svc.ID, n.IP, dst)
+	if p == nil { // registered after these rules were compiled
+		tr.Note = "not in the compiled rules yet; ask again"
+		return tr
+	}
 	fwd := func(peer netip.Addr) flow { return flow{peer, port, port} }
 	flows := [len(providerHops)]flow{fwd(t.IP), fwd(n.IP), fwd(n.IP), {n.IP, NLBPortFrom, NLBPortTo}, {t.IP, NLBPortFrom, NLBPortTo}}
 	for i, h := range p.hops {
-		hr := e.explainHop(h, providerHops[i], flows[i], svc)
+		hr := e.explainHop(h, providerHops[i], flows[i], svc, nums)
 		tr.Allowed = tr.Allowed && hr.Verdict != Deny
 		tr.Hops = append(tr.Hops, hr)
 	}
@@ -225,7 +281,7 @@ func (e *Evaluator) explainTarget(svc *config.Service, n *config.Node, t config.
 }
 
 // explainHop evaluates a hop over the flow's whole port range.
-func (e *Evaluator) explainHop(h *hopEval, hop Hop, f flow, svc *config.Service) HopReport {
+func (e *Evaluator) explainHop(h *hopEval, hop Hop, f flow, svc *config.Service, nums *ruleNumbers) HopReport {
 	runs := h.portRange(f.peer, f.from, f.to)
 	hr := HopReport{Hop: hop, Place: runs[0].Result.Place, Verdict: Skip, Ports: portsText(f.from, f.to)}
 	var rules, denied []string
@@ -253,7 +309,7 @@ func (e *Evaluator) explainHop(h *hopEval, hop Hop, f flow, svc *config.Service)
 		if len(runs) > 1 {
 			hr.Uncovered = strings.Join(denied, ",")
 		}
-		hr.Suggestion = e.suggest(deciding, f, svc)
+		hr.Suggestion = e.suggest(deciding, f, svc, nums)
 	}
 	return hr
 }

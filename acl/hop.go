@@ -1,6 +1,9 @@
 package acl
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Hop is one place on the PrivateLink path where rules are evaluated. Its
 // String is the `hop` label of privlink_rejected_flows_total.
@@ -40,16 +43,36 @@ var hopNames = [numHops]string{
 	HopNodeNACLIngressReturn:    "node_nacl_ingress_return",
 }
 
+// HopEndpointState is SPEC §4 step 1, before every rule: the endpoint must
+// be available (not pendingAcceptance or rejected). It is not a rule hop —
+// Check never records it — but explain reports it first on every path and
+// the data path counts its denials under this name.
+const HopEndpointState Hop = numHops
+
 // String returns the stable snake_case name of the hop.
 func (h Hop) String() string {
-	if h < numHops {
+	switch {
+	case h < numHops:
 		return hopNames[h]
+	case h == HopEndpointState:
+		return "endpoint_state"
 	}
 	return "hop(" + strconv.Itoa(int(h)) + ")"
 }
 
 // MarshalText writes the hop name (JSON keys and values).
 func (h Hop) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads a hop name, as a client of GET /v1/explain does.
+func (h *Hop) UnmarshalText(b []byte) error {
+	for c := HopNone; c <= HopEndpointState; c++ {
+		if c.String() == string(b) {
+			*h = c
+			return nil
+		}
+	}
+	return fmt.Errorf("acl: unknown hop %q", b)
+}
 
 // Hops lists every hop in path order (without HopNone), e.g. to pre-create
 // metric label values.
@@ -72,7 +95,7 @@ var (
 
 func (h Hop) isNACL() bool {
 	switch h {
-	case HopClientSGEgress, HopEndpointSGIngress, HopNLBSGIngress, HopTargetSGIngress:
+	case HopClientSGEgress, HopEndpointSGIngress, HopNLBSGIngress, HopTargetSGIngress, HopEndpointState:
 		return false
 	}
 	return h != HopNone
@@ -108,6 +131,17 @@ func (o Outcome) String() string {
 
 // MarshalText writes the outcome name.
 func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads an outcome name.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	for _, c := range []Outcome{Skip, Allow, Deny} {
+		if c.String() == string(b) {
+			*o = c
+			return nil
+		}
+	}
+	return fmt.Errorf("acl: unknown verdict %q", b)
+}
 
 // Reason says why a hop decided as it did.
 type Reason uint8

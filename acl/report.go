@@ -12,14 +12,22 @@ import (
 func (r *Report) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
 	fmt.Fprintf(ew, "from %s to endpoint %s (%s)\n", r.From, r.Endpoint, r.Service)
+	if r.Live {
+		fmt.Fprintln(ew, "live: the running instance's endpoint state, registered targets, health and port pools")
+	}
 	fmt.Fprintf(ew, "client ports %s, node ports %s\n", r.ClientPorts, r.NodePorts)
+	st := &r.EndpointState
+	fmt.Fprintf(ew, "%s: %s %s: %s\n", st.Hop, st.Place, st.Rule, st.Verdict)
 	for _, p := range r.Paths {
 		fmt.Fprintf(ew, "\npath: interface %s (%s) -> node %s: %s\n", p.Interface, p.AZ, p.Node, word(p.Allowed))
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  HOP\tINTERFACE/SUBNET\tRULE\tVERDICT")
 		rows(tw, p.Consumer, "  ")
 		for _, t := range p.Targets {
-			fmt.Fprintf(tw, "  -- target %s (%s, %s): %s\n", t.Target, t.AZ, strings.ReplaceAll(t.Check, "_", " "), word(t.Allowed))
+			fmt.Fprintf(tw, "  -- target %s (%s): %s\n", t.Target, targetFacts(&t), word(t.Allowed))
+			if t.Note != "" {
+				fmt.Fprintf(tw, "     note: %s\n", t.Note)
+			}
 			rows(tw, t.Hops, "    ")
 		}
 		tw.Flush()
@@ -32,6 +40,24 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(ew, "suggestion: %s\n", s)
 	}
 	return ew.err
+}
+
+// targetFacts is the parenthesis after a target: AZ, check and live state.
+func targetFacts(t *TargetReport) string {
+	facts := []string{t.AZ, strings.ReplaceAll(t.Check, "_", " ")}
+	if t.State != "" {
+		facts = append(facts, t.State)
+	}
+	if t.NewFlows != nil && !*t.NewFlows {
+		facts = append(facts, "no new flows")
+	}
+	if t.Picked {
+		facts = append(facts, "picked for this client port")
+	}
+	if t.Ports != "" {
+		facts = append(facts, "ports "+t.Ports)
+	}
+	return strings.Join(facts, ", ")
 }
 
 func rows(w io.Writer, hs []HopReport, indent string) {

@@ -17,6 +17,9 @@ type decoder struct {
 	file  string
 	lines map[string]int
 	errs  Errors
+	// guessed are the key paths unknown keys were probably meant as (the
+	// "did you mean" of each): their values are unknown, not missing.
+	guessed []string
 }
 
 // defaulter is implemented by structs that fill AWS defaults before their
@@ -142,7 +145,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(key, kp, "YAML merge keys are not supported; write the keys out")
 			continue
 		case !ok:
-			d.errorf(key, kp, "unknown key%s", suggest(key.Value, fields))
+			best := closest(key.Value, fields)
+			d.errorf(key, kp, "unknown key%s", didYouMean(best))
+			if best != "" {
+				d.guessed = append(d.guessed, join(path, best))
+			}
 			continue
 		case seen[key.Value]:
 			d.errorf(key, kp, "key given twice")
@@ -187,14 +194,19 @@ func kindName(n *yaml.Node) string {
 	return "node"
 }
 
-// suggest returns ` (did you mean "x"?)` for the closest known key.
-func suggest(key string, fields map[string]int) string {
+// closest returns the known key nearest to key (at most two edits), or "".
+func closest(key string, fields map[string]int) string {
 	best, bestD := "", 3
 	for name := range fields {
 		if dist := editDistance(key, name); dist < bestD || dist == bestD && name < best {
 			best, bestD = name, dist
 		}
 	}
+	return best
+}
+
+// didYouMean returns ` (did you mean "x"?)`, or "" without a guess.
+func didYouMean(best string) string {
 	if best == "" {
 		return ""
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -73,14 +74,14 @@ func parse(name string, data []byte, overrides []Override) (*Config, error) {
 		d.override(reflect.ValueOf(c).Elem(), o)
 	}
 	c.lines = d.lines
-	if len(d.errs) > 0 {
-		return nil, d.errs
-	}
-	v := &validator{c: c}
+	// Validate even when decoding failed, so every problem of the file is
+	// reported at once; the validator keeps quiet about what did not decode.
+	v := &validator{c: c, unknown: unknownPaths(d)}
 	v.run()
 	c.Warnings = v.warns
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	if errs := slices.Concat(d.errs, v.errs); len(errs) > 0 {
+		slices.SortStableFunc(errs, byLine)
+		return nil, errs
 	}
 	return c, nil
 }

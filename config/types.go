@@ -33,6 +33,9 @@ type Config struct {
 type Admin struct {
 	// Listen is host:port, or "off" to disable the admin server.
 	Listen string `yaml:"listen"`
+	// PProf serves Go's profiler at /debug/pprof/ (off by default: it
+	// exposes the process's internals and can load the CPU).
+	PProf bool `yaml:"pprof"`
 }
 
 // Enabled reports whether the admin server should run.

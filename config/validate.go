@@ -19,12 +19,15 @@ type validator struct {
 	c     *Config
 	errs  Errors
 	warns Errors
+	// unknown are the paths decoding could not fill (see unsure).
+	unknown []string
 
 	subnets map[string]*Subnet
 	sgs     map[string]bool
 	nacls   map[string]bool
 	svcs    map[string]*Service
 	eps     map[string]bool
+	svcPath map[string]string         // service id → its path
 	addrs   map[netip.Addr]string     // interface and node IPs → owner path
 	socks   map[netip.AddrPort]string // listening sockets → owner path
 }
@@ -46,6 +49,9 @@ func parent(p string) string {
 }
 
 func (v *validator) errf(path, format string, args ...any) {
+	if v.unsure(path) {
+		return
+	}
 	e := v.at(path)
 	e.Msg = fmt.Sprintf(format, args...)
 	v.errs = append(v.errs, e)
@@ -65,6 +71,7 @@ func (v *validator) run() {
 	v.nacls = map[string]bool{}
 	v.svcs = map[string]*Service{}
 	v.eps = map[string]bool{}
+	v.svcPath = map[string]string{}
 	v.addrs = map[netip.Addr]string{}
 	v.socks = map[netip.AddrPort]string{}
 	v.top()
@@ -94,6 +101,7 @@ func (v *validator) run() {
 	}
 	v.builtinSockets()
 	v.adminSocket()
+	v.ownTargets()
 	slices.SortStableFunc(v.errs, byLine)
 	slices.SortStableFunc(v.warns, byLine)
 }
@@ -153,7 +161,7 @@ func (v *validator) subnet(path string, s *Subnet) {
 		}
 	}
 	if s.NetworkACL != "" && !v.nacls[s.NetworkACL] {
-		v.errf(path+".network_acl", "network ACL %q is not defined under network_acls", s.NetworkACL)
+		v.reff("network_acls", path+".network_acl", "network ACL %q is not defined under network_acls", s.NetworkACL)
 	}
 }
 
@@ -221,7 +229,7 @@ func (v *validator) sgRules(path string, rules []SGRule, groupKey string) {
 		case r.CIDR.IsValid():
 			v.prefix(p+".cidr", r.CIDR)
 		case !v.sgs[r.Group()]:
-			v.errf(p+"."+groupKey, "security group %q is not defined", r.Group())
+			v.reff("security_groups", p+"."+groupKey, "security group %q is not defined", r.Group())
 		}
 	}
 }
@@ -272,7 +280,7 @@ func (v *validator) groups(path string, ids []string) {
 	}
 	for i, id := range ids {
 		if !v.sgs[id] {
-			v.errf(fmt.Sprintf("%s[%d]", path, i), "security group %q is not defined", id)
+			v.reff("security_groups", fmt.Sprintf("%s[%d]", path, i), "security group %q is not defined", id)
 		}
 	}
 }
@@ -293,13 +301,13 @@ func (v *validator) placed(path, subnetID string, az *string, ip netip.Addr, sub
 	}
 	s := v.subnets[subnetID]
 	if s == nil {
-		v.errf(path+".subnet", "subnet %q is not defined", subnetID)
+		v.reff("subnets", path+".subnet", "subnet %q is not defined", subnetID)
 		return
 	}
 	switch {
 	case *az == "":
 		*az = s.AZ
-	case *az != s.AZ:
+	case *az != s.AZ && !v.broken("subnets", "az"):
 		v.errf(path+".az", "%s does not match subnet %s, which is in %s", *az, s.ID, s.AZ)
 	}
 	if ip.IsValid() && s.CIDR.IsValid() && !s.CIDR.Contains(ip) {
@@ -328,7 +336,7 @@ func (v *validator) client(path string, c *Client) {
 	case c.Subnet == "":
 		v.errf(path+".subnet", "is required")
 	case s == nil:
-		v.errf(path+".subnet", "subnet %q is not defined", c.Subnet)
+		v.reff("subnets", path+".subnet", "subnet %q is not defined", c.Subnet)
 	case c.CIDR.IsValid() && s.CIDR.IsValid() && !(s.CIDR.Contains(c.CIDR.Addr()) && c.CIDR.Bits() >= s.CIDR.Bits()):
 		v.errf(path+".cidr", "%s is outside subnet %s (%s)", c.CIDR, s.ID, s.CIDR)
 	}
@@ -340,6 +348,7 @@ var principalRE = regexp.MustCompile(`^(\*|arn:aws:iam::[0-9]{12}:(root|user/[\w
 func (v *validator) service(path string, s *Service) {
 	if v.declare(path, "service", s.ID, v.svcs[s.ID] != nil) {
 		v.svcs[s.ID] = s
+		v.svcPath[s.ID] = path
 		if !strings.HasPrefix(s.ID, "vpce-svc-") {
 			v.warnf(path+".id", "AWS service IDs look like vpce-svc-0123456789abcdef0")
 		}
@@ -398,7 +407,7 @@ func (v *validator) loadBalancer(path string, s *Service, tgs map[string]bool) {
 		if l.TargetGroup == "" {
 			v.errf(p+".target_group", "is required")
 		} else if !tgs[l.TargetGroup] {
-			v.errf(p+".target_group", "target group %q is not defined in this service", l.TargetGroup)
+			v.reff(strings.TrimSuffix(path, ".load_balancer")+".target_groups", p+".target_group", "target group %q is not defined in this service", l.TargetGroup)
 		}
 		switch d := l.IdleTimeout.D(); {
 		case d <= 0:
@@ -492,7 +501,7 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 	case e.Service == "":
 		v.errf(path+".service", "is required")
 	case s == nil:
-		v.errf(path+".service", "service %q is not defined under services", e.Service)
+		v.reff("services", path+".service", "service %q is not defined under services", e.Service)
 	case !PrincipalAllowed(s.AllowedPrincipals, e.Principal):
 		v.warnf(path+".principal", "%s is not in the allowed_principals of %s: the endpoint will be rejected", e.Principal, s.ID)
 	}
@@ -512,7 +521,7 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 		if s == nil || in.AZ == "" {
 			continue
 		}
-		if s.Node(in.AZ) == nil {
+		if s.Node(in.AZ) == nil && !v.broken(v.svcPath[s.ID]+".load_balancer.nodes", "az", "subnet") && !v.broken("subnets", "az") {
 			v.errf(p+".az", "service %s has no load balancer node in %s", s.ID, in.AZ)
 		}
 		if !unique {
@@ -526,16 +535,6 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 			}
 		}
 	}
-}
-
-// PrincipalAllowed reports whether principal matches one of allowed ("*" matches all).
-func PrincipalAllowed(allowed []string, principal string) bool {
-	for _, a := range allowed {
-		if a == "*" || a == principal {
-			return true
-		}
-	}
-	return false
 }
 
 // socket records an address privlink will listen on, which must be unique.
@@ -575,7 +574,7 @@ var notificationEvents = map[string]bool{"Connect": true, "Accept": true, "Rejec
 
 func (v *validator) notification(path string, n *Notification) {
 	if v.svcs[n.Service] == nil {
-		v.errf(path+".service", "service %q is not defined under services", n.Service)
+		v.reff("services", path+".service", "service %q is not defined under services", n.Service)
 	}
 	if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.errf(path+".url", "must be an http:// or https:// URL, got %q", n.URL)

@@ -11,7 +11,7 @@ import (
 // OverridableKeys are the scalar keys that environment variables
 // (PRIVLINK_ + upper-case key with "_" for ".") and flags may set.
 var OverridableKeys = []string{
-	"region", "account_id", "admin.listen", "deny_action",
+	"region", "account_id", "admin.listen", "admin.pprof", "deny_action",
 	"flow_logs.path", "flow_logs.interval", "flow_logs.format",
 }
 

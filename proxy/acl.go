@@ -84,13 +84,15 @@ func (f *flow) denyTrace(v *acl.Verdict) {
 	}
 }
 
-// explain serves GET /v1/explain?from=IP[:PORT]&endpoint=ID[&port=P].
+// explain serves GET /v1/explain?from=IP[:PORT]&endpoint=ID[&port=P]: the
+// report of privlink explain on the running state (see live).
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	q, err := explainQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	q.Live = s.live(q)
 	rep, err := acl.Explain(s.rules.Load(), q)
 	switch {
 	case errors.Is(err, acl.ErrUnknownEndpoint), errors.Is(err, acl.ErrUnknownPort):

@@ -16,7 +16,9 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// Handler returns the admin API (SPEC §5) of the server.
+// Handler returns the admin API (SPEC §5) of the server. State-changing
+// requests must come from its own origin with JSON (sameOrigin); a path
+// asked with a method it has no route for answers 405 with Allow.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
@@ -24,9 +26,11 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	if s.top.Load().cfg.Admin.PProf {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /v1/endpoints", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Endpoints())
 	})
@@ -47,10 +51,8 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such admin API path: %s %s", r.Method, r.URL.Path))
-	})
-	return mux
+	mux.HandleFunc("/", fallback(mux))
+	return sameOrigin(mux)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -71,6 +73,10 @@ func (s *Server) startAdmin(cfg *config.Config) error {
 	ln, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return fmt.Errorf("%s: admin.listen: %w", cfg.Source, err)
+	}
+	if ap := addrOf(ln.Addr()); !ap.Addr().IsLoopback() {
+		s.log.Warn("the admin API listens beyond loopback: whoever reaches it can register targets, reject endpoints and reload; keep admin.listen on 127.0.0.1 unless other hosts need it",
+			zap.Stringer("listen", ln.Addr()))
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(s.log.Named("admin"))}
 	s.mu.Lock()
@@ -116,7 +122,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	enc.Encode(jsonLists(v))
 }
 
 // writeError answers an API error as {"error": "..."}.

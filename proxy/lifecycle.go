@@ -15,10 +15,10 @@ import (
 
 // Endpoint states (FACTS.md, endpoint service lifecycle).
 const (
-	EndpointPendingAcceptance = "pendingAcceptance"
-	EndpointAvailable         = "available"
-	EndpointRejected          = "rejected"
-	EndpointDeleted           = "deleted"
+	EndpointPendingAcceptance = config.EndpointPendingAcceptance
+	EndpointAvailable         = config.EndpointAvailable
+	EndpointRejected          = config.EndpointRejected
+	EndpointDeleted           = config.EndpointDeleted
 )
 
 // Errors of the endpoint and target APIs; the admin API maps them to 404 and 409.
@@ -60,29 +60,24 @@ func (s *Server) endpointFor(ep *config.Endpoint, svc *config.Service) (e *endpo
 		return e, false
 	}
 	e = &endpoint{id: ep.ID, service: svc.ID}
-	switch {
-	case !config.PrincipalAllowed(svc.AllowedPrincipals, ep.Principal):
-		e.set(EndpointRejected, fmt.Sprintf("principal %s is not in the allowed_principals of %s", ep.Principal, svc.ID))
-	case svc.AcceptanceRequired:
-		e.set(EndpointPendingAcceptance, "the service requires acceptance: POST /v1/endpoints/"+ep.ID+"/accept")
-	default:
-		e.set(EndpointAvailable, "")
-	}
+	e.set(ep.InitialState(svc))
 	s.endpoints[ep.ID] = e
 	return e, true
 }
 
-// Accept moves an endpoint from pendingAcceptance to available.
+// Accept moves an endpoint from pendingAcceptance, or from rejected, to
+// available. Accepting a rejected endpoint again is undocumented in AWS
+// (FACTS.md); privlink allows it.
 func (s *Server) Accept(id string) error {
 	e := s.lookupEndpoint(id)
 	if e == nil {
 		return fmt.Errorf("%w: no endpoint %q", ErrNotFound, id)
 	}
 	e.mu.Lock()
-	if e.state != EndpointPendingAcceptance {
+	if e.state != EndpointPendingAcceptance && e.state != EndpointRejected {
 		st := e.state
 		e.mu.Unlock()
-		return fmt.Errorf("%w: endpoint %s is %s; only a pendingAcceptance endpoint can be accepted", ErrConflict, id, st)
+		return fmt.Errorf("%w: endpoint %s is %s; only a pendingAcceptance or rejected endpoint can be accepted", ErrConflict, id, st)
 	}
 	e.set(EndpointAvailable, "")
 	e.mu.Unlock()

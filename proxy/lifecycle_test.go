@@ -357,14 +357,14 @@ func TestTargetAPIErrors(t *testing.T) {
 		{"/v1/target-groups/nope/register", `{"targets":[{"ip":"127.0.0.1"}]}`, 404, `no target group \"nope\" (have: tg)`},
 		{"/v1/target-groups/tg/register", `{"targets":[{"ip":"banana"}]}`, 400, `targets[0].ip: \"banana\" is not an IP address`},
 		{"/v1/target-groups/tg/register", `{"targets":[{"ip":"127.0.0.1","port":70000}]}`, 400, "targets[0].port: 70000 is outside 1-65535"},
-		{"/v1/target-groups/tg/register", `{"targets":[{"ip":"10.9.9.9"}]}`, 400, "targets[0].az: 10.9.9.9 is in no configured subnet"},
-		{"/v1/target-groups/tg/register", `{"targets":[{"ip":"10.9.9.9","az":"mars-1"}]}`, 400, `no node in \"mars-1\"`},
+		{"/v1/target-groups/tg/register", `{"targets":[{"ip":"10.9.9.9"}]}`, 400, "targets[0].ip: 10.9.9.9 is in no configured subnet"},
+		{"/v1/target-groups/tg/register", fmt.Sprintf(`{"targets":[{"ip":"%s","az":"use1-az2"}]}`, l.addr("10.30")), 400, "targets[0].az: use1-az2 does not match subnet subnet-p1, which is in use1-az1"},
 		{"/v1/target-groups/tg/register", `{"targets":[{"ip":"127.0.0.1","colour":"red"}]}`, 400, `unknown field \"colour\"`},
 		{"/v1/target-groups/tg/register", `{"targets":[]}`, 400, `\"targets\" is empty`},
 		{"/v1/target-groups/tg/register", `{"targets":[{"ip":`, 400, "request body"},
 		{"/v1/target-groups/tg/deregister", fmt.Sprintf(`{"targets":[{"ip":"%s"}]}`, l.addr("10.99")), 404, "is not registered with tg"},
 		{"/v1/endpoints/vpce-nope/accept", ``, 404, `no endpoint \"vpce-nope\"`},
-		{"/v1/endpoints/" + endpointID + "/accept", ``, 409, "only a pendingAcceptance endpoint can be accepted"},
+		{"/v1/endpoints/" + endpointID + "/accept", ``, 409, "only a pendingAcceptance or rejected endpoint can be accepted"},
 		{"/v1/reload", ``, 422, "in-memory configuration"},
 	} {
 		code, body := post(t, url+tc.path, tc.body)

@@ -60,39 +60,45 @@ func (s *Server) findGroup(name, service string) (*targetGroup, error) {
 	return nil, fmt.Errorf("target group %q exists in several services; add ?service=ID", name)
 }
 
-// resolve checks a target spec against the group and the configuration:
-// a valid IP, a port in 1–65535 and an AZ the load balancer has a node in.
-func (s *Server) resolve(g *targetGroup, i int, ts TargetSpec) (config.Target, error) {
-	cfg := s.top.Load().cfg
+// specAddr reads a target spec's ip and port (0 = the group's port).
+func specAddr(g *targetGroup, i int, ts TargetSpec) (netip.AddrPort, error) {
 	ip, err := netip.ParseAddr(ts.IP)
 	if err != nil {
-		return config.Target{}, fmt.Errorf("targets[%d].ip: %q is not an IP address", i, ts.IP)
+		return netip.AddrPort{}, fmt.Errorf("targets[%d].ip: %q is not an IP address", i, ts.IP)
 	}
-	ip = ip.Unmap()
 	port := ts.Port
 	if port == 0 {
 		port = int(g.cfg.Load().Port)
 	}
 	if port < 1 || port > 65535 {
-		return config.Target{}, fmt.Errorf("targets[%d].port: %d is outside 1-65535", i, ts.Port)
+		return netip.AddrPort{}, fmt.Errorf("targets[%d].port: %d is outside 1-65535", i, ts.Port)
 	}
-	t := config.Target{IP: ip, Port: uint16(port), AZ: ts.AZ, SecurityGroups: ts.SecurityGroups}
-	for _, sn := range cfg.Subnets {
-		if sn.CIDR.Contains(ip) {
-			t.Subnet = sn.ID
-			if t.AZ == "" {
-				t.AZ = sn.AZ
-			}
-			break
-		}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
+}
+
+// resolve checks a target spec to register as the configuration's
+// validation checks a target of the file: a valid IP inside a configured
+// subnet (the rules need its NACL), an AZ that is the subnet's (omitted:
+// taken from it) and has a load balancer node, known security groups —
+// and not one of privlink's own sockets.
+func (s *Server) resolve(g *targetGroup, i int, ts TargetSpec) (config.Target, error) {
+	cfg := s.top.Load().cfg
+	ap, err := specAddr(g, i, ts)
+	if err != nil {
+		return config.Target{}, err
+	}
+	if what := s.ownListener(cfg, ap); what != "" {
+		return config.Target{}, fmt.Errorf("targets[%d]: %s is privlink's own %s; a target must be a server privlink does not run", i, ap, what)
+	}
+	t := config.Target{IP: ap.Addr(), Port: ap.Port(), AZ: ts.AZ, SecurityGroups: ts.SecurityGroups}
+	sn, err := placeTarget(cfg, i, &t)
+	if err != nil {
+		return config.Target{}, err
 	}
 	nodes := *g.nodes.Load()
-	if t.AZ == "" {
-		return config.Target{}, fmt.Errorf("targets[%d].az: %s is in no configured subnet; give its AZ", i, ip)
-	}
 	if _, ok := nodes[t.AZ]; !ok {
 		azs := slices.Sorted(maps.Keys(nodes))
-		return config.Target{}, fmt.Errorf("targets[%d].az: the load balancer has no node in %q (AZs: %s)", i, t.AZ, strings.Join(azs, ", "))
+		return config.Target{}, fmt.Errorf("targets[%d].az: the load balancer has no node in %s, the AZ of subnet %s (AZs: %s)", i, t.AZ, sn.ID, strings.Join(azs, ", "))
 	}
 	known := map[string]bool{}
 	for _, sg := range cfg.SecurityGroups {
@@ -104,6 +110,30 @@ func (s *Server) resolve(g *targetGroup, i int, ts TargetSpec) (config.Target, e
 		}
 	}
 	return t, nil
+}
+
+// placeTarget finds the subnet holding t's IP and checks or fills t's AZ
+// from it.
+func placeTarget(cfg *config.Config, i int, t *config.Target) (*config.Subnet, error) {
+	var sn *config.Subnet
+	var all []string
+	for j := range cfg.Subnets {
+		c := &cfg.Subnets[j]
+		all = append(all, fmt.Sprintf("%s %s", c.ID, c.CIDR))
+		if sn == nil && c.CIDR.Contains(t.IP) {
+			sn = c
+		}
+	}
+	switch {
+	case sn == nil:
+		return nil, fmt.Errorf("targets[%d].ip: %s is in no configured subnet (%s); register targets inside a subnet", i, t.IP, strings.Join(all, ", "))
+	case t.AZ == "":
+		t.AZ = sn.AZ
+	case t.AZ != sn.AZ:
+		return nil, fmt.Errorf("targets[%d].az: %s does not match subnet %s, which is in %s", i, t.AZ, sn.ID, sn.AZ)
+	}
+	t.Subnet = sn.ID
+	return sn, nil
 }
 
 // Register registers targets with a target group at runtime; they start in
@@ -139,9 +169,9 @@ func (s *Server) Register(group, service string, specs []TargetSpec) error {
 	return nil
 }
 
-// Deregister starts draining targets: no new flows; live flows continue
-// for the deregistration delay (and are reset then only with
-// deregistration_connection_termination).
+// Deregister starts draining targets, found by ip:port (the AZ may be
+// omitted): no new flows; live flows continue for the deregistration delay
+// (and are reset then only with deregistration_connection_termination).
 func (s *Server) Deregister(group, service string, specs []TargetSpec) error {
 	g, err := s.findGroup(group, service)
 	if err != nil {
@@ -151,13 +181,16 @@ func (s *Server) Deregister(group, service string, specs []TargetSpec) error {
 	defer g.mu.Unlock()
 	var victims []*target
 	for i, spec := range specs {
-		t, err := s.resolve(g, i, spec)
+		ap, err := specAddr(g, i, spec)
 		if err != nil {
 			return err
 		}
-		tt := g.targets[t.AddrPort()]
+		tt := g.targets[ap]
 		if tt == nil {
-			return fmt.Errorf("%w: targets[%d]: %s is not registered with %s", ErrNotFound, i, t.AddrPort(), group)
+			return fmt.Errorf("%w: targets[%d]: %s is not registered with %s", ErrNotFound, i, ap, group)
+		}
+		if spec.AZ != "" && spec.AZ != tt.az {
+			return fmt.Errorf("targets[%d].az: %s is registered in %s, not %s", i, ap, tt.az, spec.AZ)
 		}
 		victims = append(victims, tt)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"maps"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -108,7 +109,7 @@ func newTargetGroup(service string, tg *config.TargetGroup) *targetGroup {
 	return g
 }
 
-// pick chooses the target of a new flow by a hash of its 4-tuple over the
+// pick chooses the target of a new flow by a hash of its 5-tuple over the
 // healthy targets of the node's AZ (every AZ with cross-zone load
 // balancing). With none healthy it fails open over all registered targets,
 // as NLB does; failOpen reports that. A connection keeps its target for life.
@@ -124,7 +125,10 @@ func (g *targetGroup) pick(az string, client, iface netip.AddrPort) (t *target, 
 			return nil, false
 		}
 	}
-	return candidates[flowHash(client, iface)%uint64(len(candidates))], failOpen
+	// The hash's high bits scaled to the count (Lemire's multiply-shift):
+	// no division on the hot path.
+	i, _ := bits.Mul64(flowHash(client, iface), uint64(len(candidates)))
+	return candidates[i], failOpen
 }
 
 // reselect rebuilds the selection after a state change. Callers hold g.mu.

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
+	"syscall"
 
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
@@ -109,16 +112,34 @@ func (s *Server) groupFor(sv *config.Service, tg *config.TargetGroup) *targetGro
 	return g
 }
 
-// flowHash mixes a flow's addresses and ports (FNV-1a over 16-byte addresses).
-func flowHash(a, b netip.AddrPort) uint64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	for _, ap := range [2]netip.AddrPort{a, b} {
-		ip := ap.Addr().As16()
-		for _, c := range ip {
-			h = (h ^ uint64(c)) * prime
-		}
-		h = (h ^ uint64(ap.Port())) * prime
-	}
+// flowHash hashes a flow's 5-tuple — protocol (TCP), client ip:port,
+// endpoint interface ip:port — for the pick of its target: each field is
+// folded in by multiplication and the sum finished with murmur3's 64-bit
+// finalizer, so every bit of every field moves every bit of the hash and
+// one host's connections (Linux gives connect() even ports) spread as
+// evenly as many hosts'. AWS also hashes the TCP sequence number (FACTS.md),
+// which makes its pick random per connection; privlink's is as even and
+// stable per tuple. It allocates nothing.
+func flowHash(client, iface netip.AddrPort) uint64 {
+	c, i := client.Addr().As16(), iface.Addr().As16()
+	h := fold(syscall.IPPROTO_TCP, binary.BigEndian.Uint64(c[:8]))
+	h = fold(h, binary.BigEndian.Uint64(c[8:]))
+	h = fold(h, binary.BigEndian.Uint64(i[:8]))
+	h = fold(h, binary.BigEndian.Uint64(i[8:]))
+	h = fold(h, uint64(client.Port())<<16|uint64(iface.Port()))
+	return fmix64(h)
+}
+
+// fold mixes one 64-bit word into h (multiplication by 2^64/φ, odd, and a
+// rotation that carries the high bits down for the next word).
+func fold(h, w uint64) uint64 { return bits.RotateLeft64((h^w)*0x9e3779b97f4a7c15, 31) }
+
+// fmix64 is murmur3's 64-bit finalizer: an avalanche of every input bit.
+func fmix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return h
 }

@@ -76,13 +76,9 @@ func runConns(cmd *cobra.Command, f *connsFlags) error {
 
 // request checks the flags and returns the admin base URL and the query.
 func (f *connsFlags) request() (string, string, error) {
-	base := strings.TrimRight(f.admin, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", "", usageErr("--admin: %q is not an http URL or host:port", f.admin)
+	base, err := adminURL(f.admin)
+	if err != nil {
+		return "", "", err
 	}
 	q := url.Values{}
 	for name, v := range map[string]string{"endpoint": f.endpoint, "target": f.target, "state": f.state} {

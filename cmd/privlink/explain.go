@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/netip"
+	"net/url"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -11,44 +16,40 @@ import (
 
 func newExplainCmd() *cobra.Command {
 	cf := &configFlags{}
-	var from, endpoint string
+	var from, endpoint, admin string
 	var port uint16
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "explain -c FILE --from IP[:PORT] --endpoint ID [--port P] [--json]",
-		Short: "Explain offline whether a client can reach an endpoint, hop by hop",
+		Use:   "explain (-c FILE | --admin URL) --from IP[:PORT] --endpoint ID [--port P] [--json]",
+		Short: "Explain whether a client can reach an endpoint, hop by hop (offline, or on a running privlink)",
 		Long: "Evaluate security groups and network ACLs on every hop from a client to an endpoint and on to\n" +
 			"its targets, as AWS would: the rule that decided each hop, the final verdict and, for a denial,\n" +
 			"the rule that would fix it. Without :PORT the client's return path is checked for the whole\n" +
-			"Linux ephemeral range 32768-60999. Exit 0 when allowed, 1 when denied.",
+			"Linux ephemeral range 32768-60999. Exit 0 when allowed, 1 when denied.\n\n" +
+			"Offline (-c FILE, or the embedded default) explains the configuration: the endpoint in the\n" +
+			"state it starts in, every configured target. --admin URL asks a running privlink\n" +
+			"(GET /v1/explain) and explains its running state: the endpoint's state (pendingAcceptance and\n" +
+			"rejected deny at hop endpoint_state), the registered targets (from the file and the API) with\n" +
+			"their health, draining, the target the flow hash picks for --from's port, and exhausted port pools.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q, err := explainQuery(from, endpoint, port)
 			if err != nil {
 				return err
 			}
-			cfg, err := cf.load(cmd)
+			var r *acl.Report
+			if cmd.Flags().Changed("admin") {
+				if cf.path != "" {
+					return usageErr("give -c FILE (offline) or --admin URL (a running privlink), not both")
+				}
+				r, err = explainLive(cmd.Context(), admin, q)
+			} else {
+				r, err = explainOffline(cmd, cf, q)
+			}
 			if err != nil {
 				return err
 			}
-			r, err := acl.Explain(acl.Compile(cfg), q)
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				err = enc.Encode(r)
-			} else {
-				err = r.WriteText(cmd.OutOrStdout())
-			}
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			if !r.Allowed {
-				return quiet(1)
-			}
-			return nil
+			return printReport(cmd.OutOrStdout(), r, asJSON)
 		},
 	}
 	cf.register(cmd, false)
@@ -56,7 +57,64 @@ func newExplainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint ID, e.g. vpce-0c1308d7312217abc (required)")
 	cmd.Flags().Uint16Var(&port, "port", 0, "listener port (default: every listener)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&admin, "admin", "", "explain on a running privlink: its admin API URL or host:port (e.g. "+DefaultAdminURL+")")
 	return cmd
+}
+
+func explainOffline(cmd *cobra.Command, cf *configFlags, q acl.Query) (*acl.Report, error) {
+	cfg, err := cf.load(cmd)
+	if err != nil {
+		return nil, err
+	}
+	r, err := acl.Explain(acl.Compile(cfg), q)
+	if err != nil {
+		return nil, &exitError{code: 1, err: err}
+	}
+	return r, nil
+}
+
+// explainLive asks a running privlink's GET /v1/explain.
+func explainLive(ctx context.Context, admin string, q acl.Query) (*acl.Report, error) {
+	base, err := adminURL(admin)
+	if err != nil {
+		return nil, err
+	}
+	v := url.Values{"endpoint": {q.Endpoint}, "from": {q.From.String()}}
+	if q.FromPort != 0 {
+		v.Set("from", netip.AddrPortFrom(q.From, q.FromPort).String())
+	}
+	if q.Port != 0 {
+		v.Set("port", strconv.Itoa(int(q.Port)))
+	}
+	resp, err := get(ctx, base+"/v1/explain?"+v.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r acl.Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, &exitError{code: 1, err: fmt.Errorf("/v1/explain: unexpected answer: %w", err)}
+	}
+	return &r, nil
+}
+
+// printReport writes the report (text or JSON); a denial exits 1.
+func printReport(w io.Writer, r *acl.Report, asJSON bool) error {
+	var err error
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(r)
+	} else {
+		err = r.WriteText(w)
+	}
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if !r.Allowed {
+		return quiet(1)
+	}
+	return nil
 }
 
 // explainQuery checks the flags of explain; problems are usage errors.

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/privlink/privlink/acl"
+	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/proxy"
 )
 
 // explainYAML is the embedded default with a NACL on the az1 endpoint subnet
@@ -110,5 +114,51 @@ func TestValidateWarnsShadowedRule(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "warning: "+file+":7: network_acls[0].ingress[1]") || !strings.Contains(stderr, "rule 200 can never match") {
 		t.Fatalf("no shadowed-rule warning in:\n%s", stderr)
+	}
+}
+
+// explain --admin asks a running privlink: its endpoint's state decides
+// (here rejected: the principal is not allowed), which the configuration
+// alone explains otherwise once the endpoint is accepted at run time.
+func TestExplainAdmin(t *testing.T) {
+	y := strings.Replace(explainYAML, "  - id: vpce-svc-0123456789abcdef0\n",
+		"  - id: vpce-svc-0123456789abcdef0\n    allowed_principals: [\"arn:aws:iam::444455556666:root\"]\n", 1)
+	cfg, err := config.Parse("explain.yaml", []byte("admin: {listen: \"127.61.0.1:0\"}\n"+y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.Start(cfg, proxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	admin := srv.AdminAddr()
+	args := []string{"explain", "--admin", admin, "--from", "127.62.0.1:40000", "--endpoint", "vpce-0123456789abcdef0"}
+	code, out, errOut := runCmd(t, args...)
+	if code != 1 || !strings.Contains(out, "live: the running instance's") ||
+		!strings.Contains(out, "endpoint_state: vpce-0123456789abcdef0 state rejected: principal arn:aws:iam::111122223333:root is not in the allowed_principals") ||
+		!strings.Contains(out, "verdict: DENIED") {
+		t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	if err := srv.Accept("vpce-0123456789abcdef0"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCmd(t, append(args, "--json")...)
+	var r acl.Report
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Live || r.Verdict != "allowed" || r.Paths[0].Targets[0].State != "initial" {
+		t.Fatalf("after accept: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-c", "x.yaml"}, 2, "give -c FILE (offline) or --admin URL (a running privlink), not both"},
+		{[]string{"--endpoint", "vpce-nope"}, 1, "admin API /v1/explain: 404 Not Found: acl: unknown endpoint"},
+	} {
+		code, _, errOut := runCmd(t, append(args, tc.args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d containing %q", tc.args, code, errOut, tc.code, tc.want)
+		}
 	}
 }
