@@ -10,6 +10,7 @@ import (
 
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
+	"github.com/privlink/privlink/loadtest"
 )
 
 // streamEvents follows GET /v1/connections/stream of the lab's admin API.
@@ -112,5 +113,28 @@ func TestStreamShowsDialTimeout(t *testing.T) {
 	}
 	if v := nextEvent(t, evs, conntrack.EventFailed); v.Reason != conntrack.ReasonTimeout || v.Target.Addr() != l.addr("10.20") {
 		t.Fatalf("failed event %+v, want reason timeout", v)
+	}
+}
+
+// privlink loadtest through privlink to a target that refuses: every
+// error is reset_before_data (the client cannot tell a refused dial from
+// a port allocation error), never port_allocation.
+func TestLoadtestClassifiesRefusedTargetThroughPrivlink(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData).start() // no target listening
+	res, err := loadtest.Run(t.Context(), loadtest.Options{
+		Target: netip.AddrPortFrom(l.addr("1.10"), 8443).String(), Mode: loadtest.WorkloadConnect,
+		Conns: 2, Size: 16, Duration: 300 * time.Millisecond, Source: netip.PrefixFrom(l.addr("1.50"), 32),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	var j struct{ Errors map[string]int64 }
+	json.Unmarshal(b, &j)
+	if j.Errors["reset_before_data"] == 0 || j.Errors["port_allocation"] != 0 || res.ErrorTotal() != j.Errors["reset_before_data"] {
+		t.Fatalf("errors %v, want only reset_before_data", j.Errors)
+	}
+	if n := l.metric(l.srv.m.portErrors.WithLabelValues("vpce-svc-03d5ebb7d9579a2b3", l.p+".10.20:9443")); n != 0 {
+		t.Fatalf("port_allocation_errors_total %v", n)
 	}
 }
