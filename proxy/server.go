@@ -181,16 +181,16 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
-	if len(top.cfg.Notifications) > 0 {
-		no := s.opts.Notify
-		if no.Logger == nil {
-			no.Logger = s.log.Named("notify")
-		}
-		if no.Registerer == nil {
-			no.Registerer = s.reg
-		}
-		s.notifier = notify.New(subscriptions(top.cfg), no)
+	// Always: a reload may add notifications (webhooks start goroutines
+	// only when there are subscriptions).
+	no := s.opts.Notify
+	if no.Logger == nil {
+		no.Logger = s.log.Named("notify")
 	}
+	if no.Registerer == nil {
+		no.Registerer = s.reg
+	}
+	s.notifier = notify.New(subscriptions(top.cfg), no)
 	s.apply(top)
 	return nil
 }
