@@ -307,6 +307,7 @@ func (s *Server) isClosing() bool {
 // written fails the start with the path and the reason.
 func (s *Server) startFlowLogs(cfg *config.Config) error {
 	if !cfg.FlowLogs.Enabled() {
+		s.flowLogMetrics(nil)
 		return nil
 	}
 	w, err := conntrack.OpenFlowLogFile(cfg.FlowLogs.Path)
@@ -316,11 +317,13 @@ func (s *Server) startFlowLogs(cfg *config.Config) error {
 	fl, err := conntrack.NewFlowLogger(w, conntrack.FlowLogOptions{
 		AccountID: cfg.AccountID, Region: cfg.Region, Interval: cfg.FlowLogs.Interval.D(),
 		Format: cfg.FlowLogs.Format, QueueSize: cfg.FlowLogs.QueueSize,
+		WriteError: s.flowLogIncident(cfg.FlowLogs.Path),
 	})
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("%s: flow_logs.format: %w", cfg.Source, err)
 	}
+	s.flowLogMetrics(fl)
 	fl.Track(s.table)
 	for _, ep := range cfg.Endpoints {
 		for _, in := range ep.Interfaces {

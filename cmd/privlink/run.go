@@ -27,7 +27,7 @@ func newRunCmd() *cobra.Command {
 			"SIGINT/SIGTERM: stop accepting, let connections drain for --drain-timeout, exit 0\n" +
 			"(a second signal stops at once). SIGHUP, a change of the -c file or POST /v1/reload:\n" +
 			"reload the configuration; live connections survive, a bad configuration is refused\n" +
-			"and the running one stays.",
+			"and the running one stays. SIGHUP also reopens the flow-log file (logrotate).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := cf.load(cmd)
@@ -84,7 +84,10 @@ wait:
 	for {
 		select {
 		case <-hup:
-			log.Info("SIGHUP: reloading the configuration")
+			log.Info("SIGHUP: reopening the flow-log file and reloading the configuration")
+			if err := srv.ReopenFlowLogs(); err != nil {
+				log.Error("SIGHUP: cannot reopen the flow-log file; writing on to the old one", zap.Error(err))
+			}
 			srv.ReloadFromSource()
 		case s := <-sig:
 			log.Info("shutting down: draining connections", zap.Stringer("signal", s), zap.Duration("drain_timeout", drain))
