@@ -121,7 +121,9 @@ func TestRunReopensFlowLogOnSIGHUP(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"run", "-c", path, "--log-level", "error", "--watch=false"}, &out, &errb) }()
+	go func() {
+		done <- run(ctx, []string{"run", "-c", path, "--log-level", "error", "--watch=false"}, &out, &errb)
+	}()
 	defer func() {
 		cancel()
 		if code := <-done; code != 0 {
