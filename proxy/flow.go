@@ -337,14 +337,14 @@ func (s *Server) hold(c *socket) {
 		full := !s.closing
 		s.mu.Unlock()
 		if full {
-			s.log.Warn("too many denied connections held silent; resetting this one instead",
-				zap.Int("held", s.opts.MaxHeld))
+			s.heldOverflow()
 		}
 		return
 	}
 	c.file() // before Shutdown can see it in s.held
 	s.held[c] = struct{}{}
 	s.mu.Unlock()
+	s.heldAdmitted()
 	c.SetReadDeadline(time.Now().Add(s.opts.DenyHold))
 	var buf [512]byte
 	for {

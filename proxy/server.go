@@ -86,6 +86,7 @@ type Server struct {
 	adminAddr      net.Addr
 
 	held     map[*socket]struct{} // denied connections held silent
+	heldInc  heldIncident         // the hold is full: logged once per incident
 	dials    dialing              // sockets of dials in progress
 	reloadMu sync.Mutex           // serialises reloads
 	notifier *notify.Notifier
