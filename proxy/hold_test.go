@@ -39,7 +39,9 @@ func TestHoldOverflowWarnsOncePerIncident(t *testing.T) {
 			t.Fatalf("denial beyond the cap: %v", err)
 		}
 	}
-	warnings := func() int { return logs.FilterLevelExact(zap.WarnLevel).FilterMessageSnippet("too many denied connections").Len() }
+	warnings := func() int {
+		return logs.FilterLevelExact(zap.WarnLevel).FilterMessageSnippet("too many denied connections").Len()
+	}
 	if n := warnings(); n != 1 {
 		t.Fatalf("%d warnings for one incident of 5 resets, want 1", n)
 	}
