@@ -220,7 +220,7 @@ func (s *Server) startBuiltin(b builtinTarget) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: built-in %s target: %w", s.top.Load().cfg.Source, b.key, b.mode, err)
 	}
-	t := loadtest.NewTarget(loadtest.Mode(b.mode), s.log.Named("builtin"))
+	t := loadtest.NewTargetWith(loadtest.Mode(b.mode), s.log.Named("builtin"), loadtest.TargetOptions{TrustHeader: s.headerTrust(b.addr)})
 	s.mu.Lock()
 	s.builtinTargets[b.addr] = t
 	s.mu.Unlock()
