@@ -10,18 +10,18 @@ import (
 	"time"
 )
 
-// startRun runs `privlink run -c FILE args...` on the reload topology
-// (127.78.x) until the test ends; it returns the file and the stderr.
-func startRun(t *testing.T, args ...string) (string, *syncBuffer) {
+// startRun runs `privlink run -c FILE args...` with the topology y (on
+// 127.78.x) until the test ends; it returns the file and the stderr.
+func startRun(t *testing.T, y string, args ...string) (string, *syncBuffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "privlink.yaml")
-	if err := os.WriteFile(path, []byte(reloadYAML(false)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"run", "-c", path, "--watch=false"}, args...), &out, &errb) }()
+	go func() { done <- run(ctx, append([]string{"run", "-c", path}, args...), &out, &errb) }()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
@@ -35,7 +35,7 @@ func startRun(t *testing.T, args ...string) (string, *syncBuffer) {
 // The console format writes no colour codes when stderr is not a
 // terminal (a file, a pipe, CI logs).
 func TestConsoleLogsWithoutTerminalHaveNoColour(t *testing.T) {
-	_, errb := startRun(t, "--log-format", "console", "--log-level", "info")
+	_, errb := startRun(t, reloadYAML(false), "--watch=false", "--log-format", "console", "--log-level", "info")
 	waitFor(t, func() bool { return strings.Contains(errb.String(), "privlink started") })
 	if s := errb.String(); strings.Contains(s, "\x1b[") || !strings.Contains(s, "\tINFO\t") {
 		t.Fatalf("console logs %q: want INFO without escape codes", s)
@@ -45,7 +45,7 @@ func TestConsoleLogsWithoutTerminalHaveNoColour(t *testing.T) {
 // A reload that fails logs one line naming FILE:LINE, without a stack
 // trace.
 func TestFailedReloadLogsOneLine(t *testing.T) {
-	path, errb := startRun(t, "--log-level", "warn")
+	path, errb := startRun(t, reloadYAML(false), "--watch=false", "--log-level", "warn")
 	os.WriteFile(path, []byte("region: [broken\n"), 0o644)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	waitFor(t, func() bool { return strings.Contains(errb.String(), "reload failed") })

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -60,23 +59,7 @@ func waitDialable(t *testing.T, addr string, want bool, within time.Duration) {
 func TestRunReloads(t *testing.T) {
 	for _, mode := range []string{"sighup", "watch"} {
 		t.Run(mode, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "privlink.yaml")
-			if err := os.WriteFile(path, []byte(reloadYAML(false)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			var out, errb syncBuffer
-			done := make(chan int, 1)
-			go func() {
-				done <- run(ctx, []string{"run", "-c", path, "--log-level", "error", "--watch=" + map[string]string{"sighup": "false", "watch": "true"}[mode]}, &out, &errb)
-			}()
-			defer func() {
-				cancel()
-				if code := <-done; code != 0 {
-					t.Errorf("exit %d: %s", code, errb.String())
-				}
-			}()
-			waitDialable(t, "127.78.1.10:8443", true, 5*time.Second)
+			path, _ := startRun(t, reloadYAML(false), "--log-level", "error", "--watch="+map[string]string{"sighup": "false", "watch": "true"}[mode])
 			reload := func() {
 				if mode == "sighup" {
 					syscall.Kill(os.Getpid(), syscall.SIGHUP)
@@ -112,25 +95,9 @@ func TestRunReloads(t *testing.T) {
 // SIGHUP reopens the flow-log file: after logrotate moved it away, new
 // records go to a new file at the path; the moved one keeps the old ones.
 func TestRunReopensFlowLogOnSIGHUP(t *testing.T) {
-	dir := t.TempDir()
-	path, logPath := filepath.Join(dir, "privlink.yaml"), filepath.Join(dir, "flows.log")
+	logPath := filepath.Join(t.TempDir(), "flows.log")
 	y := strings.Replace(reloadYAML(false), "deny_action: drop", "deny_action: drop\nflow_logs: {path: "+logPath+", interval: 1s}", 1)
-	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"run", "-c", path, "--log-level", "error", "--watch=false"}, &out, &errb)
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("exit %d: %s", code, errb.String())
-		}
-	}()
-	waitDialable(t, "127.78.1.10:8443", true, 5*time.Second)
+	startRun(t, y, "--log-level", "error", "--watch=false")
 	// connect makes one connection and returns its client port as the
 	// flow log prints it.
 	connect := func() string {
