@@ -335,7 +335,9 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		start := time.Now()
 		_, err := Run(ctx, o, nil)
 		cancel()
-		if err != nil || time.Since(start) > time.Second {
+		// Duration is an hour: returning within seconds shows the
+		// cancellation (a tight bound fails on a loaded machine).
+		if err != nil || time.Since(start) > 10*time.Second {
 			t.Fatalf("%s: Run returned %v after %s", o.Mode, err, time.Since(start))
 		}
 	}
