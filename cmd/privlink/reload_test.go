@@ -97,7 +97,7 @@ func TestRunReloads(t *testing.T) {
 func TestRunReopensFlowLogOnSIGHUP(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "flows.log")
 	y := strings.Replace(reloadYAML(false), "deny_action: drop", "deny_action: drop\nflow_logs: {path: "+logPath+", interval: 1s}", 1)
-	startRun(t, y, "--log-level", "error", "--watch=false")
+	_, errb := startRun(t, y, "--log-level", "error", "--watch=false")
 	// connect makes one connection and returns its client port as the
 	// flow log prints it.
 	connect := func() string {
@@ -114,9 +114,9 @@ func TestRunReopensFlowLogOnSIGHUP(t *testing.T) {
 	read := func(p string) string { b, _ := os.ReadFile(p); return string(b) }
 	waitLogged := func(p, port string) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(read(p), port); time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(read(p), port); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s lacks a record of client port%s:\n%s", p, port, read(p))
+				t.Fatalf("%s lacks a record of client port%s:\n%s\nrotated file:\n%s\nstderr:\n%s", p, port, read(p), read(logPath+".1"), errb.String())
 			}
 		}
 	}
