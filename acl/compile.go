@@ -22,8 +22,8 @@ type providerKey struct {
 	target  netip.AddrPort
 }
 
-// ConsumerPath is SPEC §4 step 2 and the NLB security group of step 3 for
-// one endpoint interface and listener port.
+// ConsumerPath is the consumer side of the path and the NLB security group
+// for one endpoint interface and listener port.
 type ConsumerPath struct {
 	Endpoint  string
 	Service   string
@@ -42,7 +42,8 @@ type consumerClass struct {
 	hops [len(consumerHops)]*hopEval
 }
 
-// ProviderPath is SPEC §4 step 5 for one (service, node, target ip:port).
+// ProviderPath is the provider side of the path for one (service, node,
+// target ip:port).
 type ProviderPath struct {
 	Service string
 	Node    netip.Addr

@@ -1,7 +1,8 @@
 // Package acl is privlink's rule semantics: AWS security groups (stateful,
 // allow-only, the union of every group on an interface) and network ACLs
 // (stateless, numbered, first match, implicit deny) evaluated hop by hop along
-// the PrivateLink path of SPEC §4 steps 2, 3 and 5.
+// the PrivateLink path: the consumer side, the NLB's security group and the
+// provider side.
 //
 // Compile turns a validated *config.Config into an immutable *Evaluator once
 // per configuration generation. Everything that does not depend on the flow is

@@ -9,7 +9,7 @@ import (
 // String is the `hop` label of privlink_rejected_flows_total.
 type Hop uint8
 
-// The hops in path order (SPEC §4 steps 2, 3 and 5). HopNone is the zero value.
+// The hops in path order (consumer side, NLB, provider side). HopNone is the zero value.
 const (
 	HopNone Hop = iota
 	HopClientSGEgress

@@ -2,7 +2,7 @@ package config
 
 import "time"
 
-// Defaults equal AWS's (FACTS.md) unless marked as privlink's choice.
+// Defaults equal AWS's documented defaults unless marked as privlink's choice.
 const (
 	DefaultRegion      = "us-east-1"
 	DefaultAccountID   = "111122223333"

@@ -1,6 +1,6 @@
-// Package config is privlink's configuration: the schema of SPEC §3 as typed
+// Package config is privlink's configuration: the topology schema as typed
 // structs, strict YAML decoding that remembers the line of every key, defaults
-// equal to AWS's (FACTS.md), validation whose errors read
+// equal to AWS's documented defaults, validation whose errors read
 // "FILE:LINE: path.to.key: message", environment/flag overrides through viper,
 // and the embedded default topology.
 //

@@ -57,6 +57,12 @@ func Load(path string, overrides ...Override) (*Config, error) {
 	return parse(name, data, overrides)
 }
 
+// LoadData is Load for a configuration held in memory, named name in
+// errors (e.g. the embedded default, rewritten).
+func LoadData(name string, data []byte, overrides ...Override) (*Config, error) {
+	return parse(name, data, overrides)
+}
+
 // Parse decodes and validates a configuration held in memory; name is used
 // in error messages in place of a file name.
 func Parse(name string, data []byte) (*Config, error) { return parse(name, data, nil) }

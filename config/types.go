@@ -29,7 +29,7 @@ type Config struct {
 	lines map[string]int
 }
 
-// Admin is the admin HTTP server (SPEC §5).
+// Admin is the admin HTTP server (README, "Admin API").
 type Admin struct {
 	// Listen is host:port, or "off" to disable the admin server.
 	Listen string `yaml:"listen"`
@@ -41,7 +41,7 @@ type Admin struct {
 // Enabled reports whether the admin server should run.
 func (a Admin) Enabled() bool { return a.Listen != "" && a.Listen != "off" }
 
-// FlowLogs configures VPC Flow Log records (SPEC §9).
+// FlowLogs configures VPC Flow Log records (docs/conntrack.md).
 type FlowLogs struct {
 	// Path is "-" for stdout, a file path, or "" for no flow logs.
 	Path string `yaml:"path"`

@@ -21,9 +21,12 @@ const (
 	// EventDropped tells a subscriber how many events it lost while its
 	// channel was full.
 	EventDropped
+	// EventFailed is a connection whose target was not reached: the dial
+	// was refused, reset or timed out, or no port or target was free.
+	EventFailed
 )
 
-var eventNames = [...]string{"", "new", "established", "closed", "denied", "expired", "dropped"}
+var eventNames = [...]string{"", "new", "established", "closed", "denied", "expired", "dropped", "failed"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) && t > 0 {

@@ -79,3 +79,44 @@ func TestTableCloseEndsSubscriptions(t *testing.T) {
 	tb.Remove(e)
 	sub.Close()
 }
+
+// Denied and failed entries carry why they went no further, in their
+// events and in JSON; an entry already in the table moves to failed.
+func TestEventsCarryTheCause(t *testing.T) {
+	tb := NewTable(TableOptions{})
+	sub := tb.Subscribe(10)
+	defer sub.Close()
+	d := testEntry(1)
+	d.Why = &Cause{Hop: "endpoint_sg_ingress", Rule: "sg-x ingress[0]"}
+	tb.InsertAs(d, StateDenied)
+	f := testEntry(2)
+	tb.Insert(f)
+	f.Why = &Cause{Reason: ReasonRefused}
+	tb.InsertAs(f, StateFailed)
+	want := []struct {
+		typ               EventType
+		hop, rule, reason string
+	}{
+		{EventDenied, "endpoint_sg_ingress", "sg-x ingress[0]", ""},
+		{EventNew, "", "", ""},
+		{EventFailed, "", "", "refused"},
+	}
+	for i, w := range want {
+		ev := <-sub.Events()
+		b, _ := json.Marshal(ev)
+		var back Event
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		c := back.Conn
+		if back.Type != w.typ || c.Hop != w.hop || c.Rule != w.rule || c.Reason != w.reason {
+			t.Fatalf("event %d: %s, want %+v", i, b, w)
+		}
+	}
+	if f.State() != StateFailed || tb.Len() != 2 {
+		t.Fatalf("state %s, %d entries", f.State(), tb.Len())
+	}
+	if _, err := ParseState("failed"); err != nil {
+		t.Fatal(err)
+	}
+}

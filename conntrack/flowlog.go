@@ -1,12 +1,10 @@
 package conntrack
 
 import (
-	"bufio"
-	"errors"
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,17 +24,28 @@ type FlowLogOptions struct {
 	Format string
 	// QueueSize bounds the records waiting for the writer.
 	QueueSize int
-	Now       func() time.Time
+	// BufferBytes bounds the formatted lines kept while the destination
+	// cannot be written (0 = DefaultFlowLogBuffer); records beyond it are
+	// dropped and reported by a SKIPDATA record once writes succeed.
+	BufferBytes int
+	// WriteError, if set, is called by the writer goroutine with the first
+	// error of each incident (writes failing, e.g. a full disk) and with
+	// nil when writes succeed again: log it there, once per incident.
+	// Stats().WriteErrors counts every failed write.
+	WriteError func(error)
+	Now        func() time.Time
 }
 
-// FlowLogger writes VPC Flow Log records (SPEC §9). Recording never blocks:
-// records go to a bounded queue drained by one writer goroutine; when the
-// queue is full a record is dropped, counted, and reported by a SKIPDATA
-// record as soon as the writer catches up.
+// FlowLogger writes VPC Flow Log records. Recording never blocks: records
+// go to a bounded queue drained by one writer goroutine; when the queue is
+// full a record is dropped, counted, and reported by a SKIPDATA record as
+// soon as the writer catches up. When the destination cannot be written,
+// the writer keeps whole lines (up to BufferBytes) and retries every
+// 20 ms, so flow logs resume by themselves when writes succeed again.
 type FlowLogger struct {
 	opts FlowLogOptions
 	fmt  *format
-	w    *bufio.Writer
+	out  lineWriter // owned by the writer goroutine
 	q    chan Record
 
 	pending   atomic.Uint64 // dropped since the last SKIPDATA record
@@ -50,7 +59,7 @@ type FlowLogger struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
-	werr   error // the first write error (writer goroutine, read after Close)
+	werr   error // the write error at Close (writer goroutine, read after Close)
 
 	// owned by the writer goroutine
 	enis  map[[2]string]string // (owner, az) → ENI ID
@@ -70,12 +79,18 @@ func NewFlowLogger(w io.Writer, opts FlowLogOptions) (*FlowLogger, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.BufferBytes <= 0 {
+		opts.BufferBytes = DefaultFlowLogBuffer
+	}
+	if opts.WriteError == nil {
+		opts.WriteError = func(error) {}
+	}
 	f, err := compileFormat(opts.Format, opts.AccountID, opts.Region)
 	if err != nil {
 		return nil, err
 	}
 	fl := &FlowLogger{
-		opts: opts, fmt: f, w: bufio.NewWriterSize(w, 64<<10),
+		opts: opts, fmt: f, out: lineWriter{w: w, max: opts.BufferBytes, incident: opts.WriteError},
 		q: make(chan Record, opts.QueueSize), stop: make(chan struct{}),
 		enis: map[[2]string]string{}, quiet: map[string]*Record{}, heard: map[string]bool{},
 		since: opts.Now(),
@@ -96,27 +111,36 @@ func (fl *FlowLogger) Write(r Record) bool {
 	case fl.q <- r:
 		return true
 	default:
-		if fl.pending.Add(1) == 1 {
-			fl.firstDrop.Store(fl.opts.Now().UnixNano())
-		}
-		fl.dropped.Add(1)
+		fl.skip()
 		return false
 	}
 }
 
+// skip counts a dropped record for the next SKIPDATA record.
+func (fl *FlowLogger) skip() {
+	if fl.pending.Add(1) == 1 {
+		fl.firstDrop.Store(fl.opts.Now().UnixNano())
+	}
+	fl.dropped.Add(1)
+}
+
 // FlowLogStats counts the logger's records.
 type FlowLogStats struct {
-	Written uint64 // lines written
-	Dropped uint64 // records dropped because the queue was full
+	Written uint64 // lines formatted for the destination
+	// Dropped counts records dropped because the queue was full or the
+	// lines kept during a write failure reached BufferBytes.
+	Dropped     uint64
+	WriteErrors uint64 // failed writes to the destination
 }
 
 // Stats returns the logger's counts.
 func (fl *FlowLogger) Stats() FlowLogStats {
-	return FlowLogStats{Written: fl.written.Load(), Dropped: fl.dropped.Load()}
+	return FlowLogStats{Written: fl.written.Load(), Dropped: fl.dropped.Load(), WriteErrors: fl.out.errs.Load()}
 }
 
 // Close stops the interval sweep, writes what is queued and flushes. It
-// returns the first write error.
+// returns the write error when the destination still fails (the lines it
+// kept are lost and counted as dropped).
 func (fl *FlowLogger) Close() error {
 	fl.once.Do(func() {
 		fl.closed.Store(true)
@@ -160,12 +184,18 @@ func (fl *FlowLogger) writeLoop() {
 		case <-fl.stop:
 			line = fl.drain(line)
 			fl.reportSkipped(line)
-			fl.flush()
+			if err := fl.out.flush(); err != nil {
+				fl.werr = fmt.Errorf("write flow log: %w", err)
+				fl.dropped.Add(uint64(bytes.Count(fl.out.buf, []byte{'\n'})))
+			}
 			return
+		}
+		if fl.out.failing {
+			fl.out.flush() // retry the kept lines before taking new ones
 		}
 		line = fl.drain(line)
 		line = fl.reportSkipped(line)
-		fl.flush()
+		fl.out.flush() // a failure is reported by the incident callback and retried next time
 	}
 }
 
@@ -232,47 +262,30 @@ func (fl *FlowLogger) endInterval(line []byte, end time.Time) []byte {
 	return line
 }
 
+// reportSkipped writes a SKIPDATA record for the records dropped since the
+// last one, when it fits.
 func (fl *FlowLogger) reportSkipped(line []byte) []byte {
-	if fl.pending.Swap(0) == 0 {
+	n := fl.pending.Load()
+	if n == 0 {
 		return line
 	}
 	first := time.Unix(0, fl.firstDrop.Load())
-	return fl.emit(line, &Record{Status: StatusSkipData, Start: first, End: fl.opts.Now()})
-}
-
-func (fl *FlowLogger) emit(line []byte, r *Record) []byte {
-	line = fl.fmt.appendRecord(line[:0], r)
-	if _, err := fl.w.Write(line); err != nil && fl.werr == nil {
-		fl.werr = fmt.Errorf("write flow log: %w", err)
+	line = fl.fmt.appendRecord(line[:0], &Record{Status: StatusSkipData, Start: first, End: fl.opts.Now()})
+	if fl.out.add(line) {
+		fl.pending.Add(^(n - 1))
+		fl.written.Add(1)
 	}
-	fl.written.Add(1)
 	return line
 }
 
-func (fl *FlowLogger) flush() {
-	if err := fl.w.Flush(); err != nil && fl.werr == nil {
-		fl.werr = fmt.Errorf("write flow log: %w", err)
+// emit formats r and keeps it for the next flush, or drops it when the
+// lines kept during a write failure fill the buffer.
+func (fl *FlowLogger) emit(line []byte, r *Record) []byte {
+	line = fl.fmt.appendRecord(line[:0], r)
+	if fl.out.add(line) {
+		fl.written.Add(1)
+	} else {
+		fl.skip()
 	}
+	return line
 }
-
-// OpenFlowLogFile opens the flow-log destination: "-" is stdout, anything
-// else a file opened for appending (created 0644). The error names the path
-// and why it cannot be written.
-func OpenFlowLogFile(path string) (io.WriteCloser, error) {
-	if path == "-" {
-		return nopCloser{os.Stdout}, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("flow log file %s cannot be written: %w", path, err)
-	}
-	return f, nil
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

@@ -13,9 +13,10 @@ const (
 	StateClosed                       // both sides closed; removed from the table
 	StateDenied                       // refused by a rule (deny_action applies)
 	StateExpired                      // idle timeout passed; the next sender gets an RST
+	StateFailed                       // the target was not reached (dial refused, reset, timed out; no port or target): the client got an RST
 )
 
-var stateNames = [...]string{"", "new", "established", "closing", "closed", "denied", "expired"}
+var stateNames = [...]string{"", "new", "established", "closing", "closed", "denied", "expired", "failed"}
 
 func (s State) String() string {
 	if s >= 0 && int(s) < len(stateNames) {
@@ -31,7 +32,7 @@ func ParseState(name string) (State, error) {
 			return State(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown connection state %q (new, established, closing, closed, denied or expired)", name)
+	return 0, fmt.Errorf("unknown connection state %q (new, established, closing, closed, denied, expired or failed)", name)
 }
 
 // MarshalText writes the state's name.

@@ -63,6 +63,9 @@ type Entry struct {
 	*Path
 	Start time.Time // Insert sets it when zero
 	Stats Stats     // optional: live counters
+	// Why is set on a denied or failed entry before it enters that state:
+	// the hop and rule that denied it, or why its target was not reached.
+	Why *Cause
 
 	state      atomic.Int32
 	t          *Table // set while in the table; guarded by the shard lock
@@ -101,15 +104,46 @@ type View struct {
 	LastActivity time.Time      `json:"last_activity"`
 	ClientSide   Counters       `json:"client_side"`
 	TargetSide   Counters       `json:"target_side"`
+	// Hop, Rule and Reason tell why a denied or failed connection went no
+	// further (see Cause).
+	Hop    string `json:"hop,omitempty"`
+	Rule   string `json:"rule,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
+// Cause says why a connection went no further. A denied one: Hop is the
+// place that denied it (the hop label of privlink_rejected_flows_total,
+// e.g. endpoint_sg_ingress or endpoint_state) and Rule the rule that
+// decided ("sg-x ingress[0]", "acl-y rule 100", "no matching rule",
+// "endpoint pendingAcceptance"). A failed one: Reason is what happened to
+// the dial (refused, reset, timeout, unreachable, error) or before it
+// (port_allocation, no_target).
+type Cause struct {
+	Hop, Rule, Reason string
+}
+
+// Failure reasons of a failed connection (Cause.Reason).
+const (
+	ReasonRefused        = "refused"         // the target answered the SYN with an RST
+	ReasonReset          = "reset"           // the connection to the target was reset while it was made
+	ReasonTimeout        = "timeout"         // the target did not answer within the dial timeout
+	ReasonUnreachable    = "unreachable"     // no route to the target (EHOSTUNREACH, ENETUNREACH)
+	ReasonError          = "error"           // any other dial error
+	ReasonPortAllocation = "port_allocation" // the node had no free port towards the target
+	ReasonNoTarget       = "no_target"       // no target registered for the node's AZ
+)
+
 func (e *Entry) view(s Sample) View {
-	return View{
+	v := View{
 		ID: e.ID, State: e.State(),
 		Client: e.Client, Iface: e.Iface, Node: e.Node, Target: e.Target,
 		Endpoint: e.Endpoint, Service: e.Service, AZ: e.AZ, TargetGroup: e.TargetGroup,
 		Start: e.Start, LastActivity: s.LastActivity, ClientSide: s.Client, TargetSide: s.Target,
 	}
+	if w := e.Why; w != nil {
+		v.Hop, v.Rule, v.Reason = w.Hop, w.Rule, w.Reason
+	}
+	return v
 }
 
 // View samples the entry's counters and returns a copy.
@@ -184,10 +218,13 @@ func NewTable(opts TableOptions) *Table {
 // returns the ID; an entry already in a table is left as it is.
 func (t *Table) Insert(e *Entry) uint64 { return t.InsertAs(e, StateNew) }
 
-// InsertAs adds e in state s: StateDenied shows a refused flow (and
-// publishes a denied event) until it is removed.
+// InsertAs adds e in state s: StateDenied shows a refused flow and
+// StateFailed one whose target was not reached (each publishes its event)
+// until it is removed. An entry already in the table moves to state s
+// (SetState).
 func (t *Table) InsertAs(e *Entry, s State) uint64 {
 	if e.t != nil {
+		t.SetState(e, s)
 		return e.ID
 	}
 	if e.Path == nil {
@@ -209,16 +246,31 @@ func (t *Table) InsertAs(e *Entry, s State) uint64 {
 	sh.mu.Unlock()
 	if t.watched() {
 		ev := EventNew
-		if s == StateDenied {
-			ev = EventDenied
+		if s != StateNew {
+			ev = eventOf(s)
 		}
 		t.publish(ev, e, Sample{LastActivity: e.Start})
 	}
 	return e.ID
 }
 
-// SetState changes e's state and publishes established, denied and
-// expired events; StateClosed removes e (as Remove).
+// eventOf is the event published when an entry enters state s (0: none).
+func eventOf(s State) EventType {
+	switch s {
+	case StateEstablished:
+		return EventEstablished
+	case StateDenied:
+		return EventDenied
+	case StateExpired:
+		return EventExpired
+	case StateFailed:
+		return EventFailed
+	}
+	return 0
+}
+
+// SetState changes e's state and publishes established, denied, expired
+// and failed events; StateClosed removes e (as Remove).
 func (t *Table) SetState(e *Entry, s State) {
 	if s == StateClosed {
 		t.Remove(e)
@@ -227,18 +279,9 @@ func (t *Table) SetState(e *Entry, s State) {
 	if State(e.state.Swap(int32(s))) == s || !t.watched() {
 		return
 	}
-	var ev EventType
-	switch s {
-	case StateEstablished:
-		ev = EventEstablished
-	case StateDenied:
-		ev = EventDenied
-	case StateExpired:
-		ev = EventExpired
-	default:
-		return
+	if ev := eventOf(s); ev != 0 {
+		t.publish(ev, e, e.sample())
 	}
-	t.publish(ev, e, e.sample())
 }
 
 // Remove takes e out of the table in state closed, writes its final

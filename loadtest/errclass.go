@@ -9,35 +9,32 @@ import (
 	"time"
 )
 
-// ErrorClass groups failed operations by what the client saw.
+// ErrorClass groups failed operations by what the client saw happen.
 type ErrorClass uint8
 
 // Error classes, in report order.
 const (
 	// ErrRefused: the connection attempt was answered with RST
-	// (ECONNREFUSED): nothing listens, or a proxy refused it.
+	// (ECONNREFUSED): nothing listens there.
 	ErrRefused ErrorClass = iota
-	// ErrReset: an established connection was reset by the peer
-	// (ECONNRESET, EPIPE) in any situation that is not port_allocation.
+	// ErrResetBeforeData: the handshake completed, then the peer reset the
+	// connection (ECONNRESET, EPIPE, ECONNABORTED) before the client
+	// received a single byte on it, on its first operation (or connect
+	// itself reported the reset: on loopback the peer can accept and reset
+	// before the connecting thread runs again). Through privlink (or NLB)
+	// this is what every refusal after the accept looks like: a port
+	// allocation error, a target that refused or did not answer the
+	// node's dial, a denial with deny_action reset, no registered target.
+	// The client cannot tell them apart; privlink's failed and denied
+	// connection events and its metrics can.
+	ErrResetBeforeData
+	// ErrReset: the peer reset the connection after data came back (or on
+	// a later operation: an echo's second message, a stream's second
+	// chunk).
 	ErrReset
 	// ErrTimeout: a connect, message or chunk did not complete within
 	// Options.Timeout (or the kernel gave up on the SYN: ETIMEDOUT).
 	ErrTimeout
-	// ErrPortAllocation: a reset "right after connect", which is how a
-	// client sees an NLB port allocation error. Precisely: the TCP
-	// handshake completed, the peer reset the connection before the
-	// client received a single byte on it, the reset was seen on the
-	// connection's first operation, and at most Options.ResetWindow after
-	// the handshake completed (or connect itself reported the reset: on
-	// loopback the peer can accept and reset the connection before the
-	// connecting thread runs again). A reset after a byte was received, on a
-	// later message, or later than the window is ErrReset. Only
-	// operations that send and wait for bytes can see it (connect mode
-	// with Size 0 closes before a reset could arrive). On a loaded host a
-	// target that resets instantly is indistinguishable from this; the
-	// proxy's own counter (privlink_port_allocation_errors_total) is the
-	// authority.
-	ErrPortAllocation
 	// ErrOther: anything else: the peer closed before answering (EOF), an
 	// echo answered wrong bytes, no local port or address was free
 	// (EADDRNOTAVAIL, EADDRINUSE), an unreachable network.
@@ -45,7 +42,14 @@ const (
 	numErrorClasses
 )
 
-var errorClassNames = [numErrorClasses]string{"refused", "reset", "timeout", "port_allocation", "other"}
+// ErrPortAllocation was the class of a reset right after connect.
+//
+// Deprecated: a client cannot tell a port allocation error from the other
+// refusals that reset a connection before any data; this is
+// ErrResetBeforeData.
+const ErrPortAllocation = ErrResetBeforeData
+
+var errorClassNames = [numErrorClasses]string{"refused", "reset_before_data", "reset", "timeout", "other"}
 
 func (c ErrorClass) String() string {
 	if c < numErrorClasses {
@@ -67,7 +71,7 @@ func ErrorClasses() []ErrorClass {
 var errMismatch = errors.New("echo answered different bytes")
 
 // opState is what a connection had seen when an error struck; it decides
-// between reset and port_allocation.
+// between reset_before_data and reset.
 type opState struct {
 	established time.Time // handshake completed; zero = during connect
 	received    bool      // at least one byte arrived on the connection
@@ -75,21 +79,17 @@ type opState struct {
 	deadline    time.Time // the connection's current deadline (echo)
 }
 
-// classify returns the class of err for an operation in state st, seen at
-// time now.
-func classify(err error, st opState, now time.Time, window time.Duration) ErrorClass {
+// classify returns the class of err for an operation in state st.
+func classify(err error, st opState) ErrorClass {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ErrRefused
 	case isReset(err):
-		if st.established.IsZero() {
-			// A reset cannot answer a SYN (that is ECONNREFUSED): the
-			// handshake completed and the peer reset the connection
-			// before the connecting thread even returned from connect.
-			return ErrPortAllocation
-		}
-		if !st.received && st.firstOp && now.Sub(st.established) <= window {
-			return ErrPortAllocation
+		// A reset cannot answer a SYN (that is ECONNREFUSED): during
+		// connect, the handshake completed and the peer reset the
+		// connection before the connecting thread returned.
+		if st.established.IsZero() || !st.received && st.firstOp {
+			return ErrResetBeforeData
 		}
 		return ErrReset
 	case isTimeout(err):

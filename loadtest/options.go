@@ -36,7 +36,10 @@ func ParseWorkload(s string) (Workload, error) {
 
 // Defaults applied by Options.withDefaults.
 const (
-	DefaultTimeout     = 5 * time.Second
+	DefaultTimeout = 5 * time.Second
+	// DefaultResetWindow was the default ResetWindow.
+	//
+	// Deprecated: ResetWindow is ignored.
 	DefaultResetWindow = 10 * time.Millisecond
 	DefaultStreamSize  = 64 << 10
 	// DefaultOpenLoopConns caps the connections in flight of an open-loop
@@ -79,9 +82,10 @@ type Options struct {
 	// Upload and Download select the stream directions; neither means
 	// Upload.
 	Upload, Download bool
-	// ResetWindow is the port-allocation window: a reset seen within it
-	// after the handshake, before any byte was answered, is classified
-	// port_allocation (see ErrorClass); 0 = DefaultResetWindow.
+	// ResetWindow is ignored.
+	//
+	// Deprecated: resets are classified by whether data came back, not by
+	// how soon they came (see ErrResetBeforeData).
 	ResetWindow time.Duration
 	// ProgressInterval is how often the progress callback runs
 	// (0 = 1s).
@@ -112,8 +116,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, badOption("rate must not be negative, got %g", o.Rate)
 	case o.Size < 0 || o.Size > MaxSize:
 		return o, badOption("size must be between 0 and %d bytes, got %d", MaxSize, o.Size)
-	case o.Timeout < 0 || o.ResetWindow < 0 || o.ProgressInterval < 0:
-		return o, badOption("timeout, reset window and progress interval must not be negative")
+	case o.Timeout < 0 || o.ProgressInterval < 0:
+		return o, badOption("timeout and progress interval must not be negative")
 	case o.Rate > 0 && o.Mode == WorkloadStream:
 		return o, badOption("stream mode has no rate (it sends as fast as it can)")
 	case o.Mode == WorkloadEcho && o.Size == 0:
@@ -135,9 +139,6 @@ func (o Options) fill() Options {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
-	}
-	if o.ResetWindow == 0 {
-		o.ResetWindow = DefaultResetWindow
 	}
 	if o.ProgressInterval == 0 {
 		o.ProgressInterval = time.Second

@@ -53,7 +53,7 @@ func TestSourcesSkipNetworkAndBroadcast(t *testing.T) {
 func TestClassify(t *testing.T) {
 	now := time.Now()
 	fresh := opState{established: now.Add(-time.Millisecond), firstOp: true}
-	old := opState{established: now.Add(-time.Second), firstOp: true}
+	old := opState{established: now.Add(-time.Minute), firstOp: true}
 	answered := opState{established: now.Add(-time.Millisecond), firstOp: true, received: true}
 	later := opState{established: now.Add(-time.Millisecond)}
 	wrap := func(e error) error { return fmt.Errorf("read tcp: %w", os.NewSyscallError("read", e)) }
@@ -64,10 +64,10 @@ func TestClassify(t *testing.T) {
 		want ErrorClass
 	}{
 		{"refused", wrap(syscall.ECONNREFUSED), opState{}, ErrRefused},
-		{"reset during connect", wrap(syscall.ECONNRESET), opState{}, ErrPortAllocation},
-		{"reset right after connect", wrap(syscall.ECONNRESET), fresh, ErrPortAllocation},
-		{"broken pipe right after connect", wrap(syscall.EPIPE), fresh, ErrPortAllocation},
-		{"reset after the window", wrap(syscall.ECONNRESET), old, ErrReset},
+		{"reset during connect", wrap(syscall.ECONNRESET), opState{}, ErrResetBeforeData},
+		{"reset right after connect", wrap(syscall.ECONNRESET), fresh, ErrResetBeforeData},
+		{"broken pipe right after connect", wrap(syscall.EPIPE), fresh, ErrResetBeforeData},
+		{"reset long after connect, before any data", wrap(syscall.ECONNRESET), old, ErrResetBeforeData},
 		{"reset after a byte arrived", wrap(syscall.ECONNRESET), answered, ErrReset},
 		{"reset on a later message", wrap(syscall.ECONNRESET), later, ErrReset},
 		{"deadline", os.ErrDeadlineExceeded, fresh, ErrTimeout},
@@ -76,11 +76,11 @@ func TestClassify(t *testing.T) {
 		{"mismatch", errMismatch, fresh, ErrOther},
 		{"no local port", wrap(syscall.EADDRNOTAVAIL), opState{}, ErrOther},
 	} {
-		if got := classify(tt.err, tt.st, now, 10*time.Millisecond); got != tt.want {
+		if got := classify(tt.err, tt.st); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 	}
-	if ErrorClass(200).String() != "unknown" || ErrPortAllocation.String() != "port_allocation" {
+	if ErrorClass(200).String() != "unknown" || ErrResetBeforeData.String() != "reset_before_data" {
 		t.Error("ErrorClass.String")
 	}
 }

@@ -183,7 +183,7 @@ func (r *runner) failed(ctx context.Context, err error, st opState) {
 	if !r.running(ctx) {
 		return
 	}
-	r.st.fail(classify(err, st, time.Now(), r.o.ResetWindow), err)
+	r.st.fail(classify(err, st), err)
 }
 
 // closeOnDone closes c when ctx is done, unblocking any read or write.

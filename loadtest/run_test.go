@@ -202,32 +202,35 @@ func reset(c *net.TCPConn) {
 	c.Close()
 }
 
+// Resets are classified by whether data came back before them, however
+// late they come.
 func TestResetClassification(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		mode   Workload
+		opts   Options
 		handle func(*net.TCPConn)
 		want   ErrorClass
-		window time.Duration // generous where it can be: under -race a fresh reset may take a while
 	}{
-		{"reset at once on accept", WorkloadConnect, reset, ErrPortAllocation, time.Second},
-		{"reset 50ms after reading the request", WorkloadConnect, func(c *net.TCPConn) {
+		{"reset at once on accept", Options{Mode: WorkloadConnect}, reset, ErrResetBeforeData},
+		{"reset 50ms after reading the request, without answering", Options{Mode: WorkloadConnect}, func(c *net.TCPConn) {
 			io.ReadFull(c, make([]byte, 16))
 			time.Sleep(50 * time.Millisecond)
 			reset(c)
-		}, ErrReset, 20 * time.Millisecond},
-		{"reset after answering the first message", WorkloadEcho, func(c *net.TCPConn) {
+		}, ErrResetBeforeData},
+		{"reset after answering the first message", Options{Mode: WorkloadEcho}, func(c *net.TCPConn) {
 			buf := make([]byte, 16)
 			io.ReadFull(c, buf)
 			c.Write(buf)
 			io.ReadFull(c, buf)
 			reset(c)
-		}, ErrReset, time.Second},
-		{"reset at once in stream mode", WorkloadStream, reset, ErrPortAllocation, time.Second},
+		}, ErrReset},
+		{"reset at once in a download stream", Options{Mode: WorkloadStream, Download: true}, reset, ErrResetBeforeData},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t, "127.93.0.5", tt.handle)
-			res := run(t, Options{Target: s.addr(), Mode: tt.mode, Conns: 2, Size: 16, ResetWindow: tt.window})
+			o := tt.opts
+			o.Target, o.Conns, o.Size = s.addr(), 2, 16
+			res := run(t, o)
 			if res.Errors[tt.want] == 0 || res.ErrorTotal() != res.Errors[tt.want] {
 				t.Fatalf("errors %v %v; want only %s", res.Errors, res.ErrorSamples, tt.want)
 			}
@@ -332,7 +335,9 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		start := time.Now()
 		_, err := Run(ctx, o, nil)
 		cancel()
-		if err != nil || time.Since(start) > time.Second {
+		// Duration is an hour: returning within seconds shows the
+		// cancellation (a tight bound fails on a loaded machine).
+		if err != nil || time.Since(start) > 10*time.Second {
 			t.Fatalf("%s: Run returned %v after %s", o.Mode, err, time.Since(start))
 		}
 	}

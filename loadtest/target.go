@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 
@@ -43,8 +44,9 @@ var ErrTargetClosed = errors.New("loadtest: target closed")
 // Target is a TCP server for tests and benchmarks. Its zero value is not
 // usable; create it with NewTarget.
 type Target struct {
-	mode Mode
-	log  *zap.Logger
+	mode  Mode
+	log   *zap.Logger
+	trust func(netip.Addr) bool // nil: every peer
 
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
@@ -53,12 +55,41 @@ type Target struct {
 	wg     sync.WaitGroup
 }
 
-// NewTarget returns a target server in the given mode; log may be nil.
+// NewTarget returns a target server in the given mode that strips a PROXY
+// header from any peer; log may be nil.
 func NewTarget(mode Mode, log *zap.Logger) *Target {
+	return NewTargetWith(mode, log, TargetOptions{})
+}
+
+// TargetOptions tune a Target.
+type TargetOptions struct {
+	// TrustHeader decides, per connection, whether the peer at that
+	// address may send a PROXY header, which is then read and stripped;
+	// from any other peer a header is data like the rest (echoed back in
+	// echo mode). Nil trusts every peer.
+	TrustHeader func(peer netip.Addr) bool
+}
+
+// NewTargetWith returns a target server in the given mode with options;
+// log may be nil.
+func NewTargetWith(mode Mode, log *zap.Logger, opts TargetOptions) *Target {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Target{mode: mode, log: log, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	return &Target{mode: mode, log: log, trust: opts.TrustHeader, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+}
+
+// TrustPrefixes is a TargetOptions.TrustHeader that trusts the peers in
+// any of prefixes (none: no peer).
+func TrustPrefixes(prefixes []netip.Prefix) func(netip.Addr) bool {
+	return func(a netip.Addr) bool {
+		for _, p := range prefixes {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Serve accepts connections on ln until Shutdown; it always returns a
@@ -148,6 +179,9 @@ func (t *Target) serveConn(c net.Conn) {
 // to continue from (its buffered bytes come before the connection's).
 func (t *Target) readHeader(c net.Conn) (*bufio.Reader, error) {
 	br := bufio.NewReaderSize(c, 1024)
+	if t.trust != nil && !t.trust(peerAddr(c)) {
+		return br, nil
+	}
 	h, err := proxyproto.Read(br)
 	switch {
 	case err == nil:
@@ -214,6 +248,14 @@ func (t *Target) source(c net.Conn) {
 func discard(c net.Conn, done chan<- struct{}) {
 	defer close(done)
 	io.Copy(io.Discard, rawReader(c)) //nolint:errcheck // ends with the connection
+}
+
+// peerAddr is c's remote IP (unmapped), or the zero Addr.
+func peerAddr(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // rawReader returns c in a form io.Copy splices from (the concrete

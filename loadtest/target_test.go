@@ -18,11 +18,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func startTarget(t *testing.T, mode Mode) string {
 	t.Helper()
+	return startTargetWith(t, mode, TargetOptions{})
+}
+
+func startTargetWith(t *testing.T, mode Mode, opts TargetOptions) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg := NewTarget(mode, nil)
+	tg := NewTargetWith(mode, nil, opts)
 	done := make(chan error, 1)
 	go func() { done <- tg.Serve(ln) }()
 	t.Cleanup(func() {
@@ -74,6 +79,29 @@ func TestEchoStripsProxyHeaders(t *testing.T) {
 			}
 			if !bytes.Equal(got, payload) {
 				t.Fatalf("echoed %d bytes, want the %d payload bytes without the header", len(got), len(payload))
+			}
+		})
+	}
+}
+
+// A header from a peer the target does not trust is data: echoed back.
+func TestEchoStripsOnlyTrustedHeaders(t *testing.T) {
+	hdr := []byte("PROXY TCP4 127.0.1.50 127.0.1.10 40000 8443\r\n")
+	for _, tt := range []struct {
+		name  string
+		trust []netip.Prefix
+		want  string
+	}{
+		{"trusted peer", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "hello"},
+		{"untrusted peer", []netip.Prefix{netip.MustParsePrefix("127.0.10.5/32")}, string(hdr) + "hello"},
+		{"nobody trusted", nil, string(hdr) + "hello"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dial(t, startTargetWith(t, ModeEcho, TargetOptions{TrustHeader: TrustPrefixes(tt.trust)}))
+			c.Write(append(bytes.Clone(hdr), "hello"...))
+			c.CloseWrite()
+			if got, err := io.ReadAll(c); err != nil || string(got) != tt.want {
+				t.Fatalf("echoed %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}

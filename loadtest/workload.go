@@ -177,14 +177,15 @@ func (r *runner) stream(ctx context.Context, c *net.TCPConn, st *opState, up, do
 		wg.Go(func() { fail(r.download(c, st, down)) })
 	}
 	if r.o.Upload {
-		wg.Go(func() { fail(r.upload(c, up)) })
+		wg.Go(func() { fail(r.upload(c, st, up)) })
 	}
 	wg.Wait()
 	return first
 }
 
-// upload writes chunks until an error.
-func (r *runner) upload(c *net.TCPConn, buf []byte) error {
+// upload writes chunks until an error; after the first chunk a reset no
+// longer counts as reset_before_data.
+func (r *runner) upload(c *net.TCPConn, st *opState, buf []byte) error {
 	for {
 		if err := c.SetWriteDeadline(time.Now().Add(r.o.Timeout)); err != nil {
 			return err
@@ -194,6 +195,7 @@ func (r *runner) upload(c *net.TCPConn, buf []byte) error {
 		if err != nil {
 			return err
 		}
+		st.firstOp = false
 		r.st.ops.Add(1)
 	}
 }

@@ -75,8 +75,10 @@ func (s *Server) healthDenied(t *target, node netip.Addr, dst netip.AddrPort, no
 	return v.Denied.String(), v.DeniedBy().RuleText(), true
 }
 
-// denyTrace logs why a flow was denied (debug level: the rule text allocates).
+// denyTrace records why a flow was denied on its table entry (deniedBy)
+// and logs it at debug level.
 func (f *flow) denyTrace(v *acl.Verdict) {
+	f.deniedBy(v)
 	if ce := f.s.log.Check(zap.DebugLevel, "flow denied by the rules"); ce != nil {
 		by := v.DeniedBy()
 		ce.Write(zap.String("service", f.r.serviceID), zap.String("endpoint", f.r.endpointID),

@@ -48,6 +48,7 @@ func (f *flow) serve(client *socket) {
 	r.zone.newFlows.Inc()
 	r.zone.active.Inc()
 	if !r.ep.available.Load() {
+		f.deniedState()
 		f.deny(client, hopEndpointState)
 		return
 	}
@@ -63,6 +64,7 @@ func (f *flow) serve(client *socket) {
 	if t == nil {
 		f.s.log.Warn("no registered target for the node's AZ; resetting the client (enable cross_zone or register a target)",
 			zap.String("service", r.serviceID), zap.String("az", r.az))
+		f.failed(conntrack.ReasonNoTarget)
 		f.end(client, nil)
 		return
 	}
@@ -248,6 +250,7 @@ func (f *flow) portAllocationError(client *socket) {
 	}
 	f.s.log.Warn("port allocation error: the node has no free port towards the target (raise port_budget or add targets)",
 		zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target))
+	f.failed(conntrack.ReasonPortAllocation)
 	f.end(client, nil)
 }
 
@@ -279,6 +282,7 @@ func (f *flow) dialFailed(client *socket, err error) {
 	if ce := f.s.log.Check(zap.DebugLevel, "target dial failed"); ce != nil {
 		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target), zap.Error(err))
 	}
+	f.failed(dialReason(err))
 	f.end(client, nil)
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,8 +45,10 @@ func (s *Server) startHold(c *socket) bool {
 	}
 	s.mu.Unlock()
 	if full && !closing {
-		s.log.Warn("too many denied connections held silent; resetting this one instead",
-			zap.Int("held", s.opts.MaxHeld))
+		s.heldOverflow()
+	}
+	if !closing && !full {
+		s.heldAdmitted()
 	}
 	return !closing && !full
 }
@@ -67,4 +70,28 @@ func (s *Server) targetReset(err error) bool {
 		return true
 	}
 	return errors.Is(err, syscall.ECONNRESET) && !s.dials.isAborted()
+}
+
+// heldIncident tracks one incident of denied connections reset because
+// Options.MaxHeld were already held silent: it is logged once when it
+// starts and once when holding works again, never per connection.
+type heldIncident struct {
+	full  atomic.Bool
+	reset atomic.Uint64 // denials reset instead of held in this incident
+}
+
+// heldOverflow records a denial reset because the hold is full.
+func (s *Server) heldOverflow() {
+	s.heldInc.reset.Add(1)
+	if !s.heldInc.full.Swap(true) {
+		s.log.Warn("too many denied connections held silent: further denials are reset instead of held until some end (deny_action drop, Options.MaxHeld)",
+			zap.Int("held", s.opts.MaxHeld))
+	}
+}
+
+// heldAdmitted ends an incident when a denial is held again.
+func (s *Server) heldAdmitted() {
+	if s.heldInc.full.Load() && s.heldInc.full.Swap(false) {
+		s.log.Info("denied connections are held silent again", zap.Uint64("reset_meanwhile", s.heldInc.reset.Swap(0)))
+	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/privlink/privlink/proxy/notify"
 )
 
-// Endpoint states (FACTS.md, endpoint service lifecycle).
+// Endpoint states, as AWS names them in the endpoint service lifecycle.
 const (
 	EndpointPendingAcceptance = config.EndpointPendingAcceptance
 	EndpointAvailable         = config.EndpointAvailable

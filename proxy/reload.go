@@ -134,10 +134,10 @@ func (s *Server) reload(cfg *config.Config) error {
 			s.retireBuiltin(b.addr)
 		}
 	}
-	s.apply(top)
-	if s.notifier != nil {
+	if s.notifier != nil { // before apply: it announces the new endpoints
 		s.notifier.SetSubscriptions(subscriptions(cfg))
 	}
+	s.apply(top)
 	if old.cfg.FlowLogs != cfg.FlowLogs {
 		s.log.Warn("flow_logs changed: flow logs keep their settings until restart")
 	}

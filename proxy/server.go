@@ -90,6 +90,7 @@ type Server struct {
 
 	held     map[*socket]struct{} // denied connections held silent
 	onHold   func()               // tests: runs once a connection is held (visible in held)
+	heldInc  heldIncident         // the hold is full: logged once per incident
 	dials    dialing              // sockets of dials in progress
 	reloadMu sync.Mutex           // serialises reloads, and them with Shutdown
 	notifier *notify.Notifier
@@ -195,16 +196,16 @@ func (s *Server) open() error {
 	if err := s.bindAll(top); err != nil {
 		return err
 	}
-	if len(top.cfg.Notifications) > 0 {
-		no := s.opts.Notify
-		if no.Logger == nil {
-			no.Logger = s.log.Named("notify")
-		}
-		if no.Registerer == nil {
-			no.Registerer = s.reg
-		}
-		s.notifier = notify.New(subscriptions(top.cfg), no)
+	// Always: a reload may add notifications (webhooks start goroutines
+	// only when there are subscriptions).
+	no := s.opts.Notify
+	if no.Logger == nil {
+		no.Logger = s.log.Named("notify")
 	}
+	if no.Registerer == nil {
+		no.Registerer = s.reg
+	}
+	s.notifier = notify.New(subscriptions(top.cfg), no)
 	s.apply(top)
 	return nil
 }
@@ -233,7 +234,7 @@ func (s *Server) startBuiltin(b builtinTarget) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: built-in %s target: %w", s.top.Load().cfg.Source, b.key, b.mode, err)
 	}
-	t := loadtest.NewTarget(loadtest.Mode(b.mode), s.log.Named("builtin"))
+	t := loadtest.NewTargetWith(loadtest.Mode(b.mode), s.log.Named("builtin"), loadtest.TargetOptions{TrustHeader: s.headerTrust(b.addr)})
 	s.mu.Lock()
 	s.builtinTargets[b.addr] = builtin{t: t, ln: ln}
 	s.mu.Unlock()
@@ -345,6 +346,7 @@ func (s *Server) isClosing() bool {
 // written fails the start with the path and the reason.
 func (s *Server) startFlowLogs(cfg *config.Config) error {
 	if !cfg.FlowLogs.Enabled() {
+		s.flowLogMetrics(nil)
 		return nil
 	}
 	w, err := conntrack.OpenFlowLogFile(cfg.FlowLogs.Path)
@@ -354,11 +356,13 @@ func (s *Server) startFlowLogs(cfg *config.Config) error {
 	fl, err := conntrack.NewFlowLogger(w, conntrack.FlowLogOptions{
 		AccountID: cfg.AccountID, Region: cfg.Region, Interval: cfg.FlowLogs.Interval.D(),
 		Format: cfg.FlowLogs.Format, QueueSize: cfg.FlowLogs.QueueSize,
+		WriteError: s.flowLogIncident(cfg.FlowLogs.Path),
 	})
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("%s: flow_logs.format: %w", cfg.Source, err)
 	}
+	s.flowLogMetrics(fl)
 	fl.Track(s.table)
 	for _, ep := range cfg.Endpoints {
 		for _, in := range ep.Interfaces {

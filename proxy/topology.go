@@ -19,6 +19,9 @@ type topology struct {
 	// listenKeys names the config key of each listening address, for errors.
 	listenKeys map[netip.AddrPort]string
 	builtins   []builtinTarget
+	// headerFrom lists, per built-in target, the NLB node IPs that send it
+	// PROXY headers (its target groups with proxy_protocol_v2).
+	headerFrom map[netip.AddrPort]map[netip.Addr]bool
 	rules      *acl.Evaluator // made live (Server.rules) with the generation
 }
 
@@ -55,7 +58,8 @@ func groupKey(service, name string) string { return service + "/" + name }
 // and endpoints (created here when new; their targets and states are
 // reconciled by apply once the generation's sockets are open).
 func (s *Server) compile(cfg *config.Config) *topology {
-	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{}}
+	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{},
+		headerFrom: map[netip.AddrPort]map[netip.Addr]bool{}}
 	rules := s.compileRules(cfg)
 	t.rules = rules
 	for i := range cfg.Services {
@@ -66,6 +70,7 @@ func (s *Server) compile(cfg *config.Config) *topology {
 				if tgt.Builtin != config.BuiltinNone {
 					key := fmt.Sprintf("services[%d].target_groups[%d].targets[%d]", i, j, k)
 					t.builtins = append(t.builtins, builtinTarget{addr: tgt.AddrPort(), mode: tgt.Builtin, key: key})
+					t.trustNodes(tgt.AddrPort(), sv, tg)
 				}
 			}
 		}

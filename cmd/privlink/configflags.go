@@ -33,10 +33,22 @@ func (cf *configFlags) register(cmd *cobra.Command, overrides bool) {
 	cf.bind = map[string]string{"admin.listen": "admin", "deny_action": "deny-action", "flow_logs.path": "flow-logs"}
 }
 
+// embeddedKey, in a command's context, holds a func([]byte) []byte that
+// rewrites the embedded default topology before it is loaded: tests move
+// its addresses so that they pass beside a running `privlink run`.
+type embeddedKey struct{}
+
 // load reads the configuration with environment and flag overrides.
 func (cf *configFlags) load(cmd *cobra.Command) (*config.Config, error) {
 	v := config.NewViper(cmd.Flags(), cf.bind)
-	cfg, err := config.Load(cf.path, config.OverridesFromViper(v, cmd.Flags(), cf.bind)...)
+	overrides := config.OverridesFromViper(v, cmd.Flags(), cf.bind)
+	var cfg *config.Config
+	var err error
+	if rewrite, ok := cmd.Context().Value(embeddedKey{}).(func([]byte) []byte); ok && cf.path == "" {
+		cfg, err = config.LoadData(config.EmbeddedName, rewrite(config.DefaultYAML()), overrides...)
+	} else {
+		cfg, err = config.Load(cf.path, overrides...)
+	}
 	if err != nil {
 		return nil, configError(err)
 	}

@@ -43,7 +43,8 @@ func newConnsCmd() *cobra.Command {
 connection: its original tuple (client → endpoint interface), its translated tuple
 (node IP:allocated port → target), age and traffic. --watch follows
 GET /v1/connections/stream instead: one line per event (new, established, closed,
-denied, expired) until interrupted. --json prints the API's JSON unchanged.
+denied with the hop and rule that denied it, failed with why the target was not
+reached, expired) until interrupted. --json prints the API's JSON unchanged.
 Every flag can also be set as PRIVLINK_CONNS_<FLAG>, e.g. PRIVLINK_CONNS_ADMIN.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runConns(cmd, f) },
@@ -54,7 +55,7 @@ Every flag can also be set as PRIVLINK_CONNS_<FLAG>, e.g. PRIVLINK_CONNS_ADMIN.`
 	fs.BoolVar(&f.json, "json", false, "print JSON (an array, or one event per line with --watch)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "only connections of this endpoint ID")
 	fs.StringVar(&f.target, "target", "", "only connections to this target IP or IP:port")
-	fs.StringVar(&f.state, "state", "", "only connections in this state: new, established, closing, denied, expired")
+	fs.StringVar(&f.state, "state", "", "only connections in this state: new, established, closing, denied, expired, failed")
 	return cmd
 }
 
@@ -187,10 +188,18 @@ func eventLine(ev *conntrack.Event) string {
 		return fmt.Sprintf("%s dropped     %d events (this reader fell behind)", ts, ev.Dropped)
 	}
 	v := &ev.Conn
-	line := fmt.Sprintf("%s %-11s #%d %s → %s via %s → %s (%s)", ts, ev.Type, v.ID,
-		addr(v.Client), addr(v.Iface), addr(v.Node), addr(v.Target), v.Endpoint)
-	if ev.Type == conntrack.EventClosed || ev.Type == conntrack.EventExpired {
+	line := fmt.Sprintf("%s %-11s #%d %s → %s", ts, ev.Type, v.ID, addr(v.Client), addr(v.Iface))
+	if v.Node.IsValid() || v.Target.IsValid() {
+		line += fmt.Sprintf(" via %s → %s", addr(v.Node), addr(v.Target))
+	}
+	line += " (" + v.Endpoint + ")"
+	switch ev.Type {
+	case conntrack.EventClosed, conntrack.EventExpired:
 		line += fmt.Sprintf(" %s↑ %s↓ after %s", size(v.ClientSide.BytesIn), size(v.ClientSide.BytesOut), age(ev.Time.Sub(v.Start)))
+	case conntrack.EventDenied:
+		line += fmt.Sprintf(" hop=%s rule=%s", v.Hop, v.Rule)
+	case conntrack.EventFailed:
+		line += " reason=" + v.Reason
 	}
 	return line
 }

@@ -186,3 +186,33 @@ func TestConnsWatchEndsWithServer(t *testing.T) {
 		t.Fatal("watch did not end when the stream closed")
 	}
 }
+
+// --watch lines of denied and failed connections say why: the hop and
+// rule, or the reason; a connection denied before a target was picked has
+// no "via" part.
+func TestEventLineSaysWhy(t *testing.T) {
+	at := time.Date(2026, 11, 30, 11, 20, 0, 0, time.Local)
+	base := conntrack.View{ID: 4, Client: netip.MustParseAddrPort("127.0.1.50:40001"),
+		Iface: netip.MustParseAddrPort("127.0.1.10:8443"), Endpoint: "vpce-0c1308d7312217abc"}
+	failed := base
+	failed.Node, failed.Target, failed.Reason = netip.MustParseAddrPort("127.0.10.5:2001"), netip.MustParseAddrPort("127.0.0.1:9443"), "refused"
+	denied := base
+	denied.Hop, denied.Rule = "endpoint_sg_ingress", "sg-x ingress[0]"
+	tests := []struct {
+		name string
+		ev   conntrack.Event
+		want string
+	}{
+		{"denied", conntrack.Event{Type: conntrack.EventDenied, Time: at, Conn: denied},
+			"11:20:00.000 denied      #4 127.0.1.50:40001 → 127.0.1.10:8443 (vpce-0c1308d7312217abc) hop=endpoint_sg_ingress rule=sg-x ingress[0]"},
+		{"failed", conntrack.Event{Type: conntrack.EventFailed, Time: at, Conn: failed},
+			"11:20:00.000 failed      #4 127.0.1.50:40001 → 127.0.1.10:8443 via 127.0.10.5:2001 → 127.0.0.1:9443 (vpce-0c1308d7312217abc) reason=refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := eventLine(&tt.ev); got != tt.want {
+				t.Fatalf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}

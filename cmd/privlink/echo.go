@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/signal"
 	"syscall"
 	"time"
@@ -17,14 +18,26 @@ import (
 
 func newEchoCmd() *cobra.Command {
 	var listen, mode string
+	var trust []string
 	cmd := &cobra.Command{
-		Use:   "echo --listen ADDR [--mode echo|sink|source]",
-		Short: "Run a simple target server (accepts an optional PROXY v1/v2 header)",
-		Args:  cobra.NoArgs,
+		Use:   "echo --listen ADDR [--mode echo|sink|source] [--trust CIDR,...]",
+		Short: "Run a simple target server (strips a PROXY v1/v2 header from trusted peers)",
+		Long: `echo serves TCP connections: echo writes back what it reads, sink discards it,
+source sends until the peer goes away. A connection from a peer in --trust may
+start with a PROXY v1 or v2 header, which is read and stripped (without --trust
+every peer is trusted: the usual place of a test target is behind privlink or an
+NLB with proxy_protocol_v2); from any other peer a header is data like the rest. Set --trust to the NLB node IPs to
+see what a client-sent header looks like behind them: NLB passes it on after its
+own (headers stack).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := loadtest.ParseMode(mode)
 			if err != nil {
 				return usageErr("--mode: %v", err)
+			}
+			opts, err := echoOptions(trust)
+			if err != nil {
+				return err
 			}
 			if _, _, err := net.SplitHostPort(listen); err != nil {
 				return usageErr("--listen: %q is not host:port", listen)
@@ -38,7 +51,7 @@ func newEchoCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("--listen: %w", err)}
 			}
-			t := loadtest.NewTarget(m, log)
+			t := loadtest.NewTargetWith(m, log, opts)
 			fmt.Fprintf(cmd.OutOrStdout(), "privlink echo: %s server on %s (Ctrl-C to stop)\n", m, ln.Addr())
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -60,5 +73,23 @@ func newEchoCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9443", "address to listen on")
 	cmd.Flags().StringVar(&mode, "mode", "echo", "echo (write back), sink (discard) or source (send until closed)")
+	cmd.Flags().StringSliceVar(&trust, "trust", nil, "CIDRs or IPs whose PROXY headers are stripped; from other peers a header is data (default: every peer)")
 	return cmd
+}
+
+// echoOptions turns --trust into target options (none: every peer is
+// trusted).
+func echoOptions(trust []string) (loadtest.TargetOptions, error) {
+	if len(trust) == 0 {
+		return loadtest.TargetOptions{}, nil
+	}
+	var prefixes []netip.Prefix
+	for _, s := range trust {
+		p, err := parseTrust(s)
+		if err != nil {
+			return loadtest.TargetOptions{}, usageErr("--trust: %q is not a CIDR or IP address", s)
+		}
+		prefixes = append(prefixes, p)
+	}
+	return loadtest.TargetOptions{TrustHeader: loadtest.TrustPrefixes(prefixes)}, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
@@ -29,8 +28,9 @@ func envOr(name, def string) string {
 	return def
 }
 
-// newLogger builds the process logger: JSON to stderr by default, or a
-// human-readable console encoding.
+// newLogger builds the process logger, writing to the command's stderr:
+// JSON by default, or a human-readable console encoding (coloured only on
+// a terminal). No stack traces: every message says what went wrong.
 func newLogger(cmd *cobra.Command) (*zap.Logger, error) {
 	format, _ := cmd.Flags().GetString("log-format")
 	levelName, _ := cmd.Flags().GetString("log-level")
@@ -38,26 +38,24 @@ func newLogger(cmd *cobra.Command) (*zap.Logger, error) {
 	if err != nil {
 		return nil, usageErr("--log-level: %q is not one of debug, info, warn, error", levelName)
 	}
-	var cfg zap.Config
+	w := cmd.ErrOrStderr()
+	var enc zapcore.Encoder
 	switch strings.ToLower(format) {
 	case "json":
-		cfg = zap.NewProductionConfig()
-		cfg.EncoderConfig.TimeKey = "time"
-		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+		ec := zap.NewProductionEncoderConfig()
+		ec.TimeKey = "time"
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
 	case "console":
-		cfg = zap.NewDevelopmentConfig()
-		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
-		cfg.DisableStacktrace = true
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
+		enc = zapcore.NewConsoleEncoder(ec)
 	default:
 		return nil, usageErr("--log-format: %q is not json or console", format)
 	}
-	cfg.Level = zap.NewAtomicLevelAt(level)
-	cfg.Sampling = nil
-	cfg.DisableCaller = true
-	cfg.OutputPaths = []string{"stderr"}
-	l, err := cfg.Build()
-	if err != nil {
-		return nil, fmt.Errorf("build logger: %w", err)
-	}
-	return l, nil
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), zap.NewAtomicLevelAt(level))
+	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), nil
 }

@@ -29,7 +29,7 @@ func newLoadtestCmd() *cobra.Command {
 		Use:   "loadtest --target ADDR --mode connect|echo|stream [--conns N] [--rate R] [--duration D] [--size B] [--source CIDR] [--json]",
 		Short: "Load-test a service (directly or through privlink): connections/s, echo latency, throughput",
 		Long: `loadtest drives a TCP service and reports rates, HDR-histogram latency percentiles and
-errors by class (refused, reset, timeout, port_allocation, other).
+errors by class (refused, reset_before_data, reset, timeout, other).
 
   connect  open a connection, echo --size bytes (0: none), close; reports connections/s
   echo     --conns persistent connections sending --size-byte messages; msgs/s, latency
@@ -56,7 +56,8 @@ as PRIVLINK_LOADTEST_<FLAG>.`,
 	fs.StringVar(&f.source, "source", "", "CIDR to spread source addresses over, e.g. 127.0.100.0/24")
 	fs.StringVar(&f.direction, "direction", "up", "stream mode: up, down or both")
 	fs.DurationVar(&f.timeout, "timeout", loadtest.DefaultTimeout, "bound on each connect, message or chunk")
-	fs.DurationVar(&f.resetWindow, "reset-window", loadtest.DefaultResetWindow, "a reset this soon after connect, before any answer, counts as port_allocation")
+	fs.DurationVar(&f.resetWindow, "reset-window", loadtest.DefaultResetWindow, "ignored")
+	fs.MarkDeprecated("reset-window", "it is ignored: a reset is reset_before_data when no data came back before it, however late it comes")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
 	return cmd
 }
@@ -101,7 +102,7 @@ func (f *loadtestFlags) options(cmd *cobra.Command) (loadtest.Options, error) {
 		return loadtest.Options{}, usageErr("--mode: %v", err)
 	}
 	o := loadtest.Options{Target: f.target, Mode: mode, Conns: f.conns, Rate: f.rate, Duration: f.duration,
-		Size: f.size, Timeout: f.timeout, ResetWindow: f.resetWindow}
+		Size: f.size, Timeout: f.timeout}
 	if err := f.check(); err != nil {
 		return o, err
 	}
@@ -153,8 +154,6 @@ func (f *loadtestFlags) check() error {
 		return usageErr("--size: echo mode needs at least 1 byte")
 	case f.timeout <= 0:
 		return usageErr("--timeout: %v is not a positive duration", f.timeout)
-	case f.resetWindow <= 0:
-		return usageErr("--reset-window: %v is not a positive duration", f.resetWindow)
 	}
 	return nil
 }

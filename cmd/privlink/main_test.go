@@ -73,30 +73,39 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-// `privlink run` on the embedded default: the banner names the addresses,
-// a connection is echoed by the built-in target through PROXY v2, and
-// cancellation (SIGINT) exits 0.
+// shiftDefault moves the embedded default topology from 127.0.x to
+// 127.79.x (its admin API to a free port): the test of `privlink run`
+// then passes while the README's `privlink run` runs beside it.
+func shiftDefault(y []byte) []byte {
+	s := strings.ReplaceAll(string(y), "127.0.", "127.79.")
+	s = strings.ReplaceAll(s, "127.79.0.0/8", "127.0.0.0/8")
+	return []byte(strings.Replace(s, "127.79.0.1:9480", "127.0.0.1:0", 1))
+}
+
+// `privlink run` on the embedded default (its addresses shifted): the
+// banner names the addresses, a connection is echoed by the built-in
+// target through PROXY v2, and cancellation (SIGINT) exits 0.
 func TestRunEmbeddedDefault(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), embeddedKey{}, shiftDefault))
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"run", "--admin", "127.0.0.1:0", "--log-level", "warn"}, &out, &errb)
+		done <- run(ctx, []string{"run", "--log-level", "warn"}, &out, &errb)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "Try: nc 127.0.1.10 8443") {
+	for !strings.Contains(out.String(), "Try: nc 127.79.1.10 8443") {
 		if time.Now().After(deadline) {
 			cancel()
 			t.Fatalf("no banner; stdout %q stderr %q exit %v", out.String(), errb.String(), <-done)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, want := range []string{"use1-az1   connect to 127.0.1.10:8443", "use1-az2   connect to 127.0.2.10:8443", "admin API: http://127.0.0.1:"} {
+	for _, want := range []string{"running the embedded default topology", "use1-az1   connect to 127.79.1.10:8443", "use1-az2   connect to 127.79.2.10:8443", "admin API: http://127.0.0.1:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
 	}
-	for _, addr := range []string{"127.0.1.10:8443", "127.0.2.10:8443"} {
+	for _, addr := range []string{"127.79.1.10:8443", "127.79.2.10:8443"} {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,6 +34,15 @@ func dialable(addr string) bool {
 	return err == nil
 }
 
+func dialableWithin(addr string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if dialable(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 func waitDialable(t *testing.T, addr string, want bool, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -50,23 +59,7 @@ func waitDialable(t *testing.T, addr string, want bool, within time.Duration) {
 func TestRunReloads(t *testing.T) {
 	for _, mode := range []string{"sighup", "watch"} {
 		t.Run(mode, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "privlink.yaml")
-			if err := os.WriteFile(path, []byte(reloadYAML(false)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			var out, errb syncBuffer
-			done := make(chan int, 1)
-			go func() {
-				done <- run(ctx, []string{"run", "-c", path, "--log-level", "error", "--watch=" + map[string]string{"sighup": "false", "watch": "true"}[mode]}, &out, &errb)
-			}()
-			defer func() {
-				cancel()
-				if code := <-done; code != 0 {
-					t.Errorf("exit %d: %s", code, errb.String())
-				}
-			}()
-			waitDialable(t, "127.78.1.10:8443", true, 5*time.Second)
+			path, _ := startRun(t, reloadYAML(false), "--log-level", "error", "--watch="+map[string]string{"sighup": "false", "watch": "true"}[mode])
 			reload := func() {
 				if mode == "sighup" {
 					syscall.Kill(os.Getpid(), syscall.SIGHUP)
@@ -80,6 +73,11 @@ func TestRunReloads(t *testing.T) {
 				}
 			}
 			reload()
+			// The watcher starts just after the listeners: a write that
+			// came first goes unseen, so write again until it is seen.
+			for i := 0; mode == "watch" && i < 5 && !dialableWithin("127.78.1.10:8444", time.Second); i++ {
+				os.WriteFile(path, []byte(reloadYAML(true)), 0o644)
+			}
 			waitDialable(t, "127.78.1.10:8444", true, 5*time.Second)
 			os.WriteFile(path, []byte("region: [broken"), 0o644)
 			reload()
@@ -91,5 +89,51 @@ func TestRunReloads(t *testing.T) {
 			reload()
 			waitDialable(t, "127.78.1.10:8444", false, 5*time.Second)
 		})
+	}
+}
+
+// SIGHUP reopens the flow-log file: after logrotate moved it away, new
+// records go to a new file at the path; the moved one keeps the old ones.
+func TestRunReopensFlowLogOnSIGHUP(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "flows.log")
+	y := strings.Replace(reloadYAML(false), "deny_action: drop", "deny_action: drop\nflow_logs: {path: "+logPath+", interval: 1s}", 1)
+	_, errb := startRun(t, y, "--log-level", "error", "--watch=false")
+	// connect makes one connection and returns its client port as the
+	// flow log prints it.
+	connect := func() string {
+		c, err := net.DialTimeout("tcp", "127.78.1.10:8443", 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte("hi"))
+		c.Read(make([]byte, 2))
+		c.Close()
+		return fmt.Sprintf(" %d 8443 ", c.LocalAddr().(*net.TCPAddr).Port)
+	}
+	read := func(p string) string { b, _ := os.ReadFile(p); return string(b) }
+	waitLogged := func(p, port string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(read(p), port); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s lacks a record of client port%s:\n%s\nrotated file:\n%s\nstderr:\n%s", p, port, read(p), read(logPath+".1"), errb.String())
+			}
+		}
+	}
+	first := connect()
+	waitLogged(logPath, first)
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	for deadline := time.Now().Add(5 * time.Second); read(logPath) == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(logPath); err == nil {
+			break
+		}
+	}
+	second := connect()
+	waitLogged(logPath, second)
+	if strings.Contains(read(logPath+".1"), second) {
+		t.Fatal("a record went to the rotated file after SIGHUP")
 	}
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/proxy"
 )
@@ -27,7 +31,7 @@ func newRunCmd() *cobra.Command {
 			"SIGINT/SIGTERM: stop accepting, let connections drain for --drain-timeout, exit 0\n" +
 			"(a second signal stops at once). SIGHUP, a change of the -c file or POST /v1/reload:\n" +
 			"reload the configuration; live connections survive, a bad configuration is refused\n" +
-			"and the running one stays.",
+			"and the running one stays. SIGHUP also reopens the flow-log file (logrotate).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := cf.load(cmd)
@@ -84,7 +88,10 @@ wait:
 	for {
 		select {
 		case <-hup:
-			log.Info("SIGHUP: reloading the configuration")
+			log.Info("SIGHUP: reopening the flow-log file and reloading the configuration")
+			if err := srv.ReopenFlowLogs(); err != nil {
+				log.Error("SIGHUP: cannot reopen the flow-log file; writing on to the old one", zap.Error(err))
+			}
 			srv.ReloadFromSource()
 		case s := <-sig:
 			log.Info("shutting down: draining connections", zap.Stringer("signal", s), zap.Duration("drain_timeout", drain))
@@ -117,15 +124,11 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 		what = "the embedded default topology (privlink run -c FILE for your own)"
 	}
 	fmt.Fprintf(w, "privlink is running %s\n", what)
-	var example string
 	for _, ep := range srv.Endpoints() {
 		fmt.Fprintf(w, "  endpoint %s → service %s\n", ep.ID, ep.Service)
 		for _, in := range ep.Interfaces {
 			for _, l := range in.Listeners {
 				fmt.Fprintf(w, "    %-10s connect to %-21s (NLB node %s)\n", in.AZ, l, in.Node)
-				if example == "" {
-					example = fmt.Sprintf("nc %s %d", l.Addr(), l.Port())
-				}
 			}
 		}
 	}
@@ -143,7 +146,58 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 	if a := srv.AdminAddr(); a != "" {
 		fmt.Fprintf(w, "  admin API: http://%s  (/metrics /v1/connections /v1/targets /v1/endpoints /v1/explain)\n", a)
 	}
-	if example != "" {
-		fmt.Fprintf(w, "Try: %s   (Ctrl-C to stop)\n", example)
+	if try := tryLine(cfg, srv); try != "" {
+		fmt.Fprintf(w, "Try: %s\n", try)
 	}
+}
+
+// tryLine is a command that connects through the topology as printed: to
+// the first listener of an available endpoint, from a client address its
+// rules admit (nc binds it with -s unless it is 127.0.0.1, the source a
+// plain nc uses). Without one it says what to do instead.
+func tryLine(cfg *config.Config, srv *proxy.Server) string {
+	rules := acl.Compile(cfg)
+	var pending, denied string
+	for _, ep := range srv.Endpoints() {
+		for _, in := range ep.Interfaces {
+			for _, l := range in.Listeners {
+				client, ok := rules.AdmittedClient(cfg, l, bindable)
+				switch {
+				case ep.State != proxy.EndpointAvailable:
+					pending = cmp.Or(pending, fmt.Sprintf("endpoint %s is %s: accept it with curl -XPOST http://%s/v1/endpoints/%s/accept",
+						ep.ID, ep.State, cmp.Or(srv.AdminAddr(), "ADMIN"), ep.ID))
+				case !ok:
+					denied = cmp.Or(denied, fmt.Sprintf("privlink explain%s --from 127.0.0.1 --endpoint %s   (the rules admit no local client address privlink could find)",
+						configFlag(cfg), ep.ID))
+				case client.Compare(netip.MustParseAddr("127.0.0.1")) == 0:
+					return fmt.Sprintf("nc %s %d   (Ctrl-C to stop)", l.Addr(), l.Port())
+				default:
+					return fmt.Sprintf("nc -s %s %s %d   (a client address the rules admit; Ctrl-C to stop)", client, l.Addr(), l.Port())
+				}
+			}
+		}
+	}
+	return cmp.Or(pending, denied)
+}
+
+// bindable reports whether a client can bind a on this host (every
+// 127.0.0.0/8 address can on Linux).
+func bindable(a netip.Addr) bool {
+	if a.Is4() && a.As4()[0] == 127 {
+		return true
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// configFlag is " -c FILE" for a configuration read from a file.
+func configFlag(cfg *config.Config) string {
+	if cfg.Source == config.EmbeddedName {
+		return ""
+	}
+	return " -c " + cfg.Source
 }
