@@ -28,22 +28,26 @@ const inspectDrain = 10 * time.Second
 
 type inspectFlags struct {
 	listen, upstream, admin, emit string
-	trust                         []string
-	require                       bool
-	headerTimeout                 time.Duration
+	trust, endpointAddrs          []string
+	config                        string
+	require, strict, check        bool
+	headerTimeout, duration       time.Duration
 	ring                          int
 }
 
 func newInspectCmd() *cobra.Command {
 	f := &inspectFlags{}
 	cmd := &cobra.Command{
-		Use:   "inspect --listen ADDR [--upstream ADDR] [--trust CIDR,..] [--require] [--admin ADDR]",
+		Use:   "inspect --listen ADDR [--upstream ADDR] [--trust CIDR,..] [--require] [--admin ADDR] [--strict] [--check [--duration D]]",
 		Short: "PROXY protocol sidecar: show what a service behind the NLB receives",
 		Long: `inspect accepts connections carrying a PROXY protocol v1 or v2 header, logs each header as
 one JSON line, keeps the last ones at GET /v1/headers on --admin, counts them in
 /metrics, and forwards the stream to --upstream with the header stripped (or echoes it).
-Refused connections are closed with a logged reason. Every flag can also be set from the
-environment as PRIVLINK_INSPECT_<FLAG>, e.g. PRIVLINK_INSPECT_UPSTREAM=app:8080.`,
+A header split across reads is awaited (--strict refuses it, as HAProxy and nginx do), and
+every header gets a conformance verdict against what an NLB sends; --check makes the exit
+status say whether every header seen conformed. Refused connections are closed with a
+logged reason. Every flag can also be set from the environment as PRIVLINK_INSPECT_<FLAG>,
+e.g. PRIVLINK_INSPECT_UPSTREAM=app:8080.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInspect(cmd, f) },
 	}
@@ -54,7 +58,12 @@ environment as PRIVLINK_INSPECT_<FLAG>, e.g. PRIVLINK_INSPECT_UPSTREAM=app:8080.
 	fs.BoolVar(&f.require, "require", false, "close connections that do not start with a PROXY header")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9481", `address of /v1/headers, /metrics and /healthz; "off" disables`)
 	fs.StringVar(&f.emit, "emit", "", "re-send a PROXY header to the upstream: v1 or v2")
-	fs.DurationVar(&f.headerTimeout, "header-timeout", inspect.DefaultHeaderTimeout, "wait this long for the first bytes of a connection")
+	fs.DurationVar(&f.headerTimeout, "header-timeout", inspect.DefaultHeaderTimeout, "wait this long for a connection's whole PROXY header")
+	fs.BoolVar(&f.strict, "strict", false, "refuse a header not whole in the first read (reason split), as HAProxy 2.6 and nginx 1.22 do")
+	fs.BoolVar(&f.check, "check", false, "on exit, print the conformance tally; exit 0 only if at least one header was seen and all conformed")
+	fs.DurationVar(&f.duration, "duration", 0, "stop after this long, as on SIGTERM (0: run until a signal)")
+	fs.StringSliceVar(&f.endpointAddrs, "endpoint-addrs", nil, "endpoint interface CIDRs or IPs a PROXY header's destination must be in (conformance item destination)")
+	fs.StringVarP(&f.config, "config", "c", "", "read the endpoint interface addresses from this privlink topology (like --endpoint-addrs)")
 	fs.IntVar(&f.ring, "ring", inspect.DefaultRingSize, "headers kept for GET /v1/headers")
 	return cmd
 }
@@ -67,8 +76,11 @@ func runInspect(cmd *cobra.Command, f *inspectFlags) error {
 	if err != nil {
 		return err
 	}
+	if opts.EndpointAddrs, err = f.endpoints(opts.EndpointAddrs); err != nil {
+		return err
+	}
 	// Catch signals before announcing, so whoever reads the announcement may signal.
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := f.runContext(cmd.Context())
 	defer stop()
 	log, err := newLogger(cmd)
 	if err != nil {
@@ -91,13 +103,30 @@ func runInspect(cmd *cobra.Command, f *inspectFlags) error {
 		return &exitError{code: 1, err: fmt.Errorf("--admin: %w", err)}
 	}
 	announce(cmd, f, srv, admin, log)
-	return serveUntil(ctx, srv, admin, log)
+	if err := serveUntil(ctx, srv, admin, log); err != nil {
+		return err
+	}
+	if f.check {
+		return reportCheck(cmd.OutOrStdout(), srv.Conformance())
+	}
+	return nil
+}
+
+// runContext is done on SIGINT or SIGTERM and, with --duration, once it
+// has passed.
+func (f *inspectFlags) runContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	if f.duration <= 0 {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.duration)
+	return ctx, func() { cancel(); stop() }
 }
 
 // options turns the flags into inspect.Options; bad values are usage errors
 // that name the flag.
 func (f *inspectFlags) options() (inspect.Options, error) {
-	opts := inspect.Options{Listen: f.listen, Upstream: f.upstream, Require: f.require,
+	opts := inspect.Options{Listen: f.listen, Upstream: f.upstream, Require: f.require, Strict: f.strict,
 		HeaderTimeout: f.headerTimeout, Emit: f.emit, RingSize: f.ring}
 	switch {
 	case f.listen == "":
@@ -116,6 +145,8 @@ func (f *inspectFlags) options() (inspect.Options, error) {
 		return opts, usageErr("--header-timeout: %v is not a positive duration", f.headerTimeout)
 	case f.ring < 1:
 		return opts, usageErr("--ring: %d is not a positive number of headers", f.ring)
+	case f.duration < 0:
+		return opts, usageErr("--duration: %v is negative", f.duration)
 	}
 	for _, s := range f.trust {
 		p, err := parseTrust(s)
@@ -123,6 +154,13 @@ func (f *inspectFlags) options() (inspect.Options, error) {
 			return opts, usageErr("--trust: %q is not a CIDR or IP address", s)
 		}
 		opts.Trust = append(opts.Trust, p)
+	}
+	for _, s := range f.endpointAddrs {
+		p, err := parseTrust(s)
+		if err != nil {
+			return opts, usageErr("--endpoint-addrs: %q is not a CIDR or IP address", s)
+		}
+		opts.EndpointAddrs = append(opts.EndpointAddrs, p)
 	}
 	return opts, nil
 }
@@ -207,9 +245,12 @@ func announce(cmd *cobra.Command, f *inspectFlags, srv *inspect.Server, admin *a
 	fmt.Fprintf(cmd.OutOrStdout(), "privlink inspect: listening on %s, %s, %s\n", srv.Addr(), mode, adminURL)
 	log.Info("inspect started", zap.Stringer("listen", srv.Addr()), zap.String("upstream", f.upstream),
 		zap.Strings("trust", f.trust), zap.Bool("require", f.require), zap.String("emit", f.emit),
-		zap.Duration("header_timeout", f.headerTimeout))
+		zap.Duration("header_timeout", f.headerTimeout), zap.Bool("strict", f.strict), zap.Bool("check", f.check))
 	if len(f.trust) == 0 {
 		log.Info("--trust not set: PROXY headers are trusted from every source")
+	}
+	if len(f.endpointAddrs) == 0 && f.config == "" {
+		log.Info("--endpoint-addrs and --config not set: a header's destination is not judged")
 	}
 }
 

@@ -59,6 +59,9 @@ func TestInspectFlagErrors(t *testing.T) {
 		{"zero ring", []string{"--listen", "127.0.0.1:0", "--ring", "0"}, 2, "--ring: 0 is not a positive number"},
 		{"zero timeout", []string{"--listen", "127.0.0.1:0", "--header-timeout", "0s"}, 2, "--header-timeout: 0s is not a positive duration"},
 		{"timeout without unit", []string{"--listen", "127.0.0.1:0", "--header-timeout", "5"}, 2, `"--header-timeout"`},
+		{"bad endpoint address", []string{"--listen", "127.0.0.1:0", "--endpoint-addrs", "10.0.1.10,eni"}, 2, `--endpoint-addrs: "eni" is not a CIDR or IP address`},
+		{"negative duration", []string{"--listen", "127.0.0.1:0", "--duration", "-1s"}, 2, "--duration: -1s is negative"},
+		{"missing topology", []string{"--listen", "127.0.0.1:0", "-c", "/nonexistent.yaml"}, 1, "/nonexistent.yaml"},
 		{"listen address in use", []string{"--listen", busy.Addr().String(), "--admin", "off"}, 1, "--listen: inspect: listen tcp " + busy.Addr().String()},
 		{"admin address in use", []string{"--listen", "127.0.0.1:0", "--admin", busy.Addr().String()}, 1, "--admin: listen tcp " + busy.Addr().String()},
 	}

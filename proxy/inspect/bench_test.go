@@ -4,7 +4,12 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/privlink/privlink/proxy/inspect"
 )
@@ -97,4 +102,51 @@ func BenchmarkUpload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSlowSenderMemory parks 1,000 senders inside their header (10 of
+// 54 bytes sent) and reports the heap and stack they hold per sender.
+func BenchmarkSlowSenderMemory(b *testing.B) {
+	const n = 1000
+	for b.Loop() {
+		core, logs := observer.New(zap.DebugLevel)
+		srv, err := inspect.New(inspect.Options{Listen: "127.0.0.1:0", HeaderTimeout: time.Minute, Logger: zap.New(core)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		before := inUse()
+		conns := make([]net.Conn, 0, n)
+		for range n {
+			c, err := net.Dial("tcp", srv.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			if _, err := c.Write(privlinkProxy()[:10]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for deadline := time.Now().Add(time.Minute); logs.FilterMessage("PROXY header incomplete; waiting for the rest").Len() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("senders not parked")
+			}
+		}
+		logs.TakeAll()
+		b.ReportMetric(float64(inUse()-before)/n, "B/sender")
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		_ = srv.Shutdown(context.Background())
+	}
+}
+
+// inUse is the heap and stack memory in use after a collection.
+func inUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse + m.StackInuse)
 }

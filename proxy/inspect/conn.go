@@ -1,11 +1,9 @@
 package inspect
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -23,6 +21,10 @@ type session struct {
 	// sniffed is set once first has been checked for a second header; when
 	// the header phase read nothing more, the check runs on the first data.
 	sniffed bool
+	kept    bool // rec was logged, kept and counted
+	// headerRefused is set when the connection is refused for a header that
+	// could not be decoded (it counts against Conformance).
+	headerRefused bool
 }
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, MaxHeaderLen); return &b }}
@@ -56,7 +58,7 @@ func (s *Server) admit(ss *session) error {
 	}
 	if len(ss.first) > 0 {
 		if err := s.sniffFirst(ss); err != nil {
-			return withHeader(ss.rec, err)
+			return err
 		}
 	}
 	if ss.rec != nil {
@@ -67,58 +69,14 @@ func (s *Server) admit(ss *session) error {
 	return nil
 }
 
-// readHeader takes the connection's first read and decodes the header in it.
-func (s *Server) readHeader(ss *session) error {
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	_ = ss.client.SetReadDeadline(time.Now().Add(s.opts.HeaderTimeout))
-	n, err := ss.client.Read(*bp)
-	_ = ss.client.SetReadDeadline(time.Time{})
-	if n == 0 {
-		return s.nothingRead(ss, err)
-	}
-	b := (*bp)[:n]
-	rec, hlen, err := Decode(b)
-	rec.Received, rec.Peer = time.Now(), addrPortOf(ss.client.RemoteAddr())
-	switch {
-	case errors.Is(err, ErrNoHeader):
-		if ss.policy == proxyproto.REQUIRE {
-			return fmt.Errorf("%w: the first %d bytes are not a PROXY signature (%q)", ErrMissing, n, b[:min(n, 16)])
-		}
-	case err != nil:
-		return withHeader(&rec, err)
-	case ss.policy == proxyproto.REJECT:
-		return withHeader(&rec, fmt.Errorf("%w: a PROXY header from a source outside the trusted prefixes", ErrUntrusted))
-	default:
-		ss.rec = &rec
-	}
-	ss.first = bytes.Clone(b[hlen:])
-	return nil
-}
-
-// nothingRead classifies a first read that returned no byte.
-func (s *Server) nothingRead(ss *session, err error) error {
-	timeout := errors.Is(err, os.ErrDeadlineExceeded)
-	switch {
-	case timeout && ss.policy == proxyproto.REQUIRE:
-		return fmt.Errorf("%w: nothing arrived in %v (a client waiting for the server to speak first?)", ErrTimeout, s.opts.HeaderTimeout)
-	case timeout:
-		ss.log.Info("no bytes within the header timeout; forwarding without a header", zap.Duration("header_timeout", s.opts.HeaderTimeout))
-		return nil
-	case ss.policy == proxyproto.REQUIRE:
-		return fmt.Errorf("%w (%v): a data-less connection; NLB sends no header on one", ErrEmpty, err)
-	}
-	ss.log.Debug("connection closed before sending any byte", zap.Error(err))
-	return errQuiet
-}
-
 // errQuiet ends a connection without counting or logging an error.
 var errQuiet = errors.New("inspect: closed quietly")
 
 // headerError is a refusal with the header that was decoded, for the log.
 type headerError struct {
-	rec Record
-	err error
+	rec  Record
+	err  error
+	kept bool // the header was accepted and counted before the refusal
 }
 
 // withHeader attaches a decoded header (if any) to err.
@@ -133,8 +91,8 @@ func (e headerError) Error() string { return e.err.Error() }
 func (e headerError) Unwrap() error { return e.err }
 
 // sniffFirst refuses a second PROXY header at the start of the client's
-// data. A strict prefix of a signature is completed first, within the
-// header timeout.
+// data, with the first header marked ItemStacked. A strict prefix of a
+// signature is completed first, within the header timeout.
 func (s *Server) sniffFirst(ss *session) error {
 	ss.sniffed = true
 	if sniff(ss.first) == sniffPartial {
@@ -145,10 +103,14 @@ func (s *Server) sniffFirst(ss *session) error {
 	}
 	switch {
 	case ss.rec != nil:
-		return fmt.Errorf("%w: the client's data starts with another PROXY signature; NLB never strips a client's own header", ErrStacked)
+		rec := *ss.rec
+		rec.Conformance = rec.Conformance.with(ItemStacked)
+		err := fmt.Errorf("%w: the client's data starts with another PROXY signature; NLB never strips a client's own header", ErrStacked)
+		return headerError{rec: rec, err: err, kept: ss.kept}
 	case ss.policy == proxyproto.REJECT:
 		return fmt.Errorf("%w: a PROXY header from a source outside the trusted prefixes", ErrUntrusted)
 	}
+	ss.headerRefused = true
 	return fmt.Errorf("%w: a PROXY header arrived after %v", ErrTimeout, s.opts.HeaderTimeout)
 }
 
@@ -172,6 +134,8 @@ func (s *Server) readMore(c *net.TCPConn, b []byte) []byte {
 func (s *Server) keep(ss *session) {
 	s.ring.add(*ss.rec)
 	s.metrics.header(ss.rec)
+	s.tally.header(ss.rec.Conformance, ReasonNone)
+	ss.kept = true
 	msg := "PROXY header"
 	if ss.rec.HealthCheck {
 		msg = "PROXY header: health check (LOCAL)"
@@ -196,8 +160,15 @@ func (s *Server) reject(ss *session, err error) {
 	s.metrics.reject(r)
 	fields := []zap.Field{zap.String("reason", r.String()), zap.Error(err)}
 	var he headerError
-	if errors.As(err, &he) {
+	switch {
+	case errors.As(err, &he) && he.kept:
+		s.tally.late(he.rec.Conformance, ItemStacked, r)
 		fields = append(fields, zap.Object("header", &he.rec))
+	case errors.As(err, &he):
+		s.tally.header(he.rec.Conformance, r)
+		fields = append(fields, zap.Object("header", &he.rec))
+	case ss.headerRefused:
+		s.tally.header(nil, r)
 	}
 	ss.log.Warn("connection closed", fields...)
 }

@@ -40,7 +40,9 @@ var (
 // Decode returns ErrNoHeader when b does not start with a PROXY signature,
 // and otherwise an error wrapping ErrSplit (b ends inside the header),
 // ErrOversize, ErrMalformed or ErrCRCMismatch, with what it could decode.
-// Received and Peer are left for the caller to fill.
+// The record's Conformance holds every item the header's bytes decide; the
+// items that depend on the connection (ItemSplit, ItemDestination,
+// ItemStacked) and Received and Peer are left for the caller.
 func Decode(b []byte) (Record, int, error) {
 	n, err := frame(b)
 	if err != nil {
@@ -51,9 +53,12 @@ func Decode(b []byte) (Record, int, error) {
 		return Record{}, 0, err
 	}
 	rec := recordOf(h, n)
-	if rec.Version == 2 {
-		err = rec.decodeTLVs(b[:n])
+	if rec.Version == 1 {
+		rec.Conformance = Verdict{ItemV1}
+		return rec, n, nil
 	}
+	spans, err := rec.decodeTLVs(b[:n])
+	rec.judgeV2(b[:n], spans)
 	return rec, n, err
 }
 
@@ -91,7 +96,7 @@ func frame(b []byte) (int, error) {
 	case sniffV1:
 		return frameV1(b)
 	case sniffPartial:
-		return 0, fmt.Errorf("%w: the first read holds %d bytes, a prefix of a PROXY signature", ErrSplit, len(b))
+		return 0, fmt.Errorf("%w: the first read holds %s", ErrSplit, progress(b))
 	}
 	return 0, ErrNoHeader
 }
@@ -101,14 +106,14 @@ func frameV2(b []byte) (int, error) {
 		return 0, fmt.Errorf("%w: v2 version/command byte 0x%02x is neither 0x20 (LOCAL) nor 0x21 (PROXY)", ErrMalformed, b[12])
 	}
 	if len(b) < 16 {
-		return 0, fmt.Errorf("%w: the first read holds %d of the 16 fixed v2 header bytes", ErrSplit, len(b))
+		return 0, fmt.Errorf("%w: the first read holds %s", ErrSplit, progress(b))
 	}
 	l := int(binary.BigEndian.Uint16(b[14:16]))
 	if l > maxV2Payload {
 		return 0, fmt.Errorf("%w: v2 length field %d exceeds %d", ErrOversize, l, maxV2Payload)
 	}
 	if len(b) < 16+l {
-		return 0, fmt.Errorf("%w: the first read holds %d of %d v2 header bytes", ErrSplit, len(b), 16+l)
+		return 0, fmt.Errorf("%w: the first read holds %s", ErrSplit, progress(b))
 	}
 	return 16 + l, nil
 }
@@ -120,7 +125,22 @@ func frameV1(b []byte) (int, error) {
 	if len(b) >= maxV1Len {
 		return 0, fmt.Errorf("%w: no line end in the first %d bytes of a v1 header", ErrOversize, maxV1Len)
 	}
-	return 0, fmt.Errorf("%w: the first read holds %d bytes of a v1 header and no line end", ErrSplit, len(b))
+	return 0, fmt.Errorf("%w: the first read holds %s", ErrSplit, progress(b))
+}
+
+// progress says how much of the header that b starts has arrived, e.g. "20
+// of 54 v2 header bytes".
+func progress(b []byte) string {
+	switch sniff(b) {
+	case sniffV2:
+		if len(b) < 16 {
+			return fmt.Sprintf("%d of the 16 fixed v2 header bytes", len(b))
+		}
+		return fmt.Sprintf("%d of %d v2 header bytes", len(b), 16+int(binary.BigEndian.Uint16(b[14:16])))
+	case sniffV1:
+		return fmt.Sprintf("%d bytes of a v1 header and no line end", len(b))
+	}
+	return fmt.Sprintf("%d bytes, a prefix of a PROXY signature", len(b))
 }
 
 // parser holds go-proxyproto's input, reused across headers.
@@ -199,17 +219,17 @@ func walkTLVs(hdr []byte, start int) ([]span, error) {
 }
 
 // decodeTLVs records every TLV of the v2 header hdr, verifies a CRC32C TLV
-// and decodes the AWS VPC endpoint ID.
-func (rec *Record) decodeTLVs(hdr []byte) error {
+// and decodes the AWS VPC endpoint ID; it returns the TLVs it found.
+func (rec *Record) decodeTLVs(hdr []byte) ([]span, error) {
 	start := 16 + addrBlockLen(hdr[13])
 	if rec.Command == CommandLocal {
 		return rec.decodeLocalTLVs(hdr, start)
 	}
 	spans, err := walkTLVs(hdr, start)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return rec.useTLVs(hdr, spans)
+	return spans, rec.useTLVs(hdr, spans)
 }
 
 // decodeLocalTLVs finds the TLVs of a LOCAL header. NLB sends its health
@@ -219,7 +239,7 @@ func (rec *Record) decodeTLVs(hdr []byte) error {
 // address block. The layout whose CRC32C verifies wins, then one with a
 // CRC32C, then the protocol text's. Receivers ignore a LOCAL header's block,
 // so one that frames in neither layout is accepted without TLVs.
-func (rec *Record) decodeLocalTLVs(hdr []byte, start int) error {
+func (rec *Record) decodeLocalTLVs(hdr []byte, start int) ([]span, error) {
 	layouts := []int{start}
 	if start != 16 {
 		layouts = append(layouts, 16)
@@ -241,7 +261,7 @@ func (rec *Record) decodeLocalTLVs(hdr []byte, start int) error {
 	if bestScore > 0 && bestAt != start {
 		rec.Source, rec.Destination = netip.AddrPort{}, netip.AddrPort{}
 	}
-	return rec.useTLVs(hdr, best)
+	return best, rec.useTLVs(hdr, best)
 }
 
 // crcScore ranks a TLV layout: 3 with a verified CRC32C, 2 with a CRC32C

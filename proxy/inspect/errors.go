@@ -12,9 +12,9 @@ const (
 	ReasonUntrusted           // header (or, with Require, any connection) from a source outside Trust
 	ReasonMissing             // Require is set and the first bytes are not a PROXY header
 	ReasonEmpty               // Require is set and the client closed before sending a byte
-	ReasonTimeout             // Require is set and nothing arrived within the header timeout, or a header came late
-	ReasonSplit               // the first read ended inside the header: split across reads or a slow sender
-	ReasonMalformed           // a PROXY signature followed by an invalid header or TLV list
+	ReasonTimeout             // a header not complete within the header timeout or one that came late; with Require, nothing within it
+	ReasonSplit               // Strict is set and the first read ended inside the header: split across reads or a slow sender
+	ReasonMalformed           // a PROXY signature followed by an invalid header or TLV list, or by the end of the stream
 	ReasonOversize            // v2 length above 4096 or a v1 line longer than 107 bytes
 	ReasonCRCMismatch         // the CRC32C TLV does not match the header
 	ReasonStacked             // a second PROXY header right after the first

@@ -34,6 +34,27 @@ func ExampleDecode() {
 	// crc32c valid
 }
 
+// Judge headers against what an NLB sends: a version 1 header, then a v2
+// header without the VPC endpoint ID.
+func ExampleVerdict() {
+	rec, _, err := inspect.Decode([]byte("PROXY TCP4 10.0.1.50 10.0.1.10 40000 443\r\n"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(rec.Conformance.Conforms())
+	for _, it := range rec.Conformance {
+		fmt.Println(it)
+	}
+	hdr := ppv2.AppendProxy(nil, netip.MustParseAddrPort("10.0.1.50:40000"), netip.MustParseAddrPort("10.0.1.10:443"), "")
+	rec, _, _ = inspect.Decode(hdr)
+	fmt.Println(rec.Conformance[0].Note())
+	// Output:
+	// false
+	// v1
+	// aws_tlv: NLB sends exactly one TLV 0xEA on every PROXY header
+}
+
 // Run the sidecar as an echo server and look at what a client behind an NLB
 // sent.
 func ExampleServer() {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -59,6 +60,7 @@ func checkValid(t *testing.T, b []byte, rec inspect.Record, n int) {
 	if rec.CRC32C == inspect.CRCMismatch {
 		t.Fatal("a CRC32C mismatch was accepted")
 	}
+	checkVerdict(t, rec)
 	if _, m, err := inspect.Decode(b[:n]); err != nil || m != n {
 		t.Fatalf("the header alone decodes to %d, %v", m, err)
 	}
@@ -88,5 +90,23 @@ func checkRefused(t *testing.T, b []byte, rec inspect.Record, err error) {
 	case inspect.ReasonMalformed, inspect.ReasonOversize:
 	default:
 		t.Fatalf("error %v has reason %q", err, r)
+	}
+}
+
+// checkVerdict: the items are in order without repeats, Decode never
+// decides the connection's items, and a v1 header is judged only as v1.
+func checkVerdict(t *testing.T, rec inspect.Record) {
+	t.Helper()
+	v := rec.Conformance
+	for i, it := range v {
+		if i > 0 && v[i-1] >= it || it.String() == "unknown" {
+			t.Fatalf("verdict %v out of order or unknown", v)
+		}
+	}
+	if v.Has(inspect.ItemSplit) || v.Has(inspect.ItemDestination) || v.Has(inspect.ItemStacked) {
+		t.Fatalf("Decode judged the connection: %v", v)
+	}
+	if (rec.Version == 1) != slices.Equal(v, inspect.Verdict{inspect.ItemV1}) {
+		t.Fatalf("version %d, verdict %v", rec.Version, v)
 	}
 }

@@ -110,7 +110,7 @@ func TestRecordJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"version":2,"command":"LOCAL","health_check":true,"transport":"TCP4","length":100,` +
-		`"tlvs":[{"type":"0x03","name":"crc32c","value":"bce5951f"},{"type":"0x04","name":"noop","value":"` + zeros(74) + `"}],"crc32c":"valid"}`
+		`"tlvs":[{"type":"0x03","name":"crc32c","value":"bce5951f"},{"type":"0x04","name":"noop","value":"` + zeros(74) + `"}],"crc32c":"valid","conformance":[]}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}

@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	headers [2][2]prometheus.Counter // [Command][version-1]
 	errors  [numReasons]prometheus.Counter
+	items   *prometheus.CounterVec // nonconforming headers by item, counted by tally
 	conns   prometheus.Counter
 	active  prometheus.Gauge
 }
@@ -26,6 +27,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Connections closed by the sidecar, by reason.",
 	}, []string{"reason"})
 	m := &metrics{
+		items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "privlink", Subsystem: "inspect", Name: "nonconforming_headers_total",
+			Help: "PROXY headers that differ from what an NLB sends, by item (split, v1, family, command, destination, aws_tlv, aws_subtype, vpce_id, crc32c, padding, tlv, stacked).",
+		}, []string{"item"}),
 		conns: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "privlink", Subsystem: "inspect", Name: "connections_total",
 			Help: "Connections accepted.",
@@ -46,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{headers, errs, m.conns, m.active} {
+	for _, c := range []prometheus.Collector{headers, errs, m.items, m.conns, m.active} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("inspect: register metrics: %w", err)
 		}

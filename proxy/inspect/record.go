@@ -136,6 +136,9 @@ type Record struct {
 	TLVs        []TLV          `json:"tlvs,omitempty"`
 	VPCEndpoint string         `json:"vpce_id,omitempty"` // AWS TLV 0xEA subtype 0x01
 	CRC32C      string         `json:"crc32c,omitempty"`  // CRCValid, CRCMismatch or "" when absent
+	// Conformance lists how the header differs from what an NLB sends;
+	// empty when it conforms.
+	Conformance Verdict `json:"conformance"`
 }
 
 // MarshalLogObject writes r as fields of one zap log line; Peer is left to
@@ -159,6 +162,15 @@ func (r *Record) MarshalLogObject(e zapcore.ObjectEncoder) error {
 	}
 	if r.CRC32C != "" {
 		e.AddString("crc32c", r.CRC32C)
+	}
+	return e.AddArray("conformance", r.Conformance)
+}
+
+// MarshalLogArray writes the verdict's notes, an empty array when the
+// header conforms.
+func (v Verdict) MarshalLogArray(e zapcore.ArrayEncoder) error {
+	for _, it := range v {
+		e.AppendString(it.Note())
 	}
 	return nil
 }

@@ -26,9 +26,15 @@ func TestRefusals(t *testing.T) {
 		{"TLS hello with require", inspect.Options{Require: true}, "", unhex("16030100a5010000a103"), false, inspect.ReasonMissing},
 		{"data-less connection with require", inspect.Options{Require: true}, "", nil, true, inspect.ReasonEmpty},
 		{"silent client with require", inspect.Options{Require: true, HeaderTimeout: 50 * time.Millisecond}, "", nil, false, inspect.ReasonTimeout},
-		{"half a header", nil0(), "", v2[:20], false, inspect.ReasonSplit},
-		{"half a signature", nil0(), "", v2[:6], false, inspect.ReasonSplit},
-		{"half a v1 line", nil0(), "", []byte("PROXY TCP4 127.0.1.50 "), false, inspect.ReasonSplit},
+		{"half a header, strict", strict(), "", v2[:20], false, inspect.ReasonSplit},
+		{"half a signature, strict", strict(), "", v2[:6], false, inspect.ReasonSplit},
+		{"half a v1 line, strict", strict(), "", []byte("PROXY TCP4 127.0.1.50 "), false, inspect.ReasonSplit},
+		{"half a header past the timeout", briefly(), "", v2[:20], false, inspect.ReasonTimeout},
+		{"half a signature past the timeout", briefly(), "", v2[:6], false, inspect.ReasonTimeout},
+		{"half a v1 line past the timeout", briefly(), "", []byte("PROXY TCP4 127.0.1.50 "), false, inspect.ReasonTimeout},
+		{"half a header, then the end", nil0(), "", v2[:20], true, inspect.ReasonMalformed},
+		{"half a v1 line, then the end", nil0(), "", []byte("PROXY TCP4 127.0.1.50 "), true, inspect.ReasonMalformed},
+		{"half a signature, then the end, with require", inspect.Options{Require: true}, "", v2[:6], true, inspect.ReasonMissing},
 		{"malformed v2", nil0(), "", unhex("0d0a0d0a000d0a515549540a 21 13 000c 7f000132 7f00010a 9c40 20fb"), false, inspect.ReasonMalformed},
 		{"malformed v1", nil0(), "", []byte("PROXY TCP4 nope nope 1 2\r\n"), false, inspect.ReasonMalformed},
 		{"oversize v2", nil0(), "", append(unhex("0d0a0d0a000d0a515549540a 21 11 2000"), make([]byte, 64)...), false, inspect.ReasonOversize},
@@ -68,6 +74,12 @@ func TestRefusals(t *testing.T) {
 
 // nil0 is the default options: echo mode, every source trusted, header optional.
 func nil0() inspect.Options { return inspect.Options{} }
+
+// strict is nil0 refusing headers split across reads.
+func strict() inspect.Options { return inspect.Options{Strict: true} }
+
+// briefly is nil0 with a header timeout short enough to wait out in a test.
+func briefly() inspect.Options { return inspect.Options{HeaderTimeout: 50 * time.Millisecond} }
 
 func closedPort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -154,8 +166,8 @@ func TestLateHeaderWithoutRequire(t *testing.T) {
 	sc.waitLog(t, "connection closed", "timeout")
 }
 
-func TestSlowClientsDoNotStallOthers(t *testing.T) {
-	sc := startSidecar(t, inspect.Options{HeaderTimeout: time.Minute})
+func TestSlowClientsDoNotStallOthersStrict(t *testing.T) {
+	sc := startSidecar(t, inspect.Options{HeaderTimeout: time.Minute, Strict: true})
 	silent := sc.dial(t, "127.0.3.1")   // connects and sends nothing
 	slow := sc.dial(t, "127.0.3.2")     // one byte at a time
 	write(t, slow, privlinkProxy()[:1]) // its first read holds one byte

@@ -35,10 +35,19 @@ type Options struct {
 	Upstream string         // host:port to forward to; empty: echo the stream back
 	Trust    []netip.Prefix // sources whose headers are trusted; empty: every source
 	Require  bool           // close connections that do not start with a header
-	// HeaderTimeout bounds the wait for the first bytes (DefaultHeaderTimeout
-	// when 0). Without Require, a connection silent that long is forwarded
-	// without a header (a client waiting for a server that speaks first).
+	// Strict refuses a header that is not whole in the connection's first
+	// read (ReasonSplit), as HAProxy 2.6 and nginx 1.22 do. By default the
+	// sidecar waits for the rest, whatever the segmentation, and marks the
+	// header ItemSplit.
+	Strict bool
+	// HeaderTimeout bounds the wait for the whole header, from the accept
+	// (DefaultHeaderTimeout when 0). Without Require, a connection silent
+	// that long is forwarded without a header (a client waiting for a
+	// server that speaks first).
 	HeaderTimeout time.Duration
+	// EndpointAddrs are the endpoint interface addresses a PROXY header's
+	// destination must be in (ItemDestination); empty: not judged.
+	EndpointAddrs []netip.Prefix
 	DialTimeout   time.Duration // bounds the upstream dial (DefaultDialTimeout when 0)
 	Emit          string        // EmitNone, EmitV1 or EmitV2: re-send a header to the upstream
 	RingSize      int           // headers kept for Headers and GET /v1/headers (DefaultRingSize when 0)
@@ -54,6 +63,7 @@ type Server struct {
 	log     *zap.Logger
 	policy  proxyproto.ConnPolicyFunc
 	metrics *metrics
+	tally   *tally
 	ring    *ring
 	dialer  net.Dialer
 	ctx     context.Context // cancelled when Shutdown gives up waiting
@@ -79,7 +89,7 @@ func New(opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		opts: opts, log: opts.Logger, metrics: m, ring: newRing(opts.RingSize),
+		opts: opts, log: opts.Logger, metrics: m, tally: newTally(m.items), ring: newRing(opts.RingSize),
 		policy: Policy(opts.Trust, opts.Require),
 		dialer: net.Dialer{Timeout: opts.DialTimeout},
 		ctx:    ctx, cancel: cancel,
@@ -111,6 +121,11 @@ func (o *Options) validate() error {
 	for _, p := range o.Trust {
 		if !p.IsValid() {
 			return fmt.Errorf("inspect: trusted prefix %v is not valid", p)
+		}
+	}
+	for _, p := range o.EndpointAddrs {
+		if !p.IsValid() {
+			return fmt.Errorf("inspect: endpoint address prefix %v is not valid", p)
 		}
 	}
 	return nil

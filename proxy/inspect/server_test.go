@@ -290,6 +290,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"negative timeout", inspect.Options{Listen: ":0", HeaderTimeout: -time.Second}, "header timeout -1s is negative"},
 		{"negative ring", inspect.Options{Listen: ":0", RingSize: -1}, "ring size -1 is negative"},
 		{"invalid prefix", inspect.Options{Listen: ":0", Trust: []netip.Prefix{{}}}, "trusted prefix"},
+		{"invalid endpoint prefix", inspect.Options{Listen: ":0", EndpointAddrs: []netip.Prefix{{}}}, "endpoint address prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
