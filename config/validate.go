@@ -94,6 +94,7 @@ func (v *validator) run() {
 	}
 	v.builtinSockets()
 	v.adminSocket()
+	v.dns()
 	slices.SortStableFunc(v.errs, byLine)
 	slices.SortStableFunc(v.warns, byLine)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
+	"github.com/privlink/privlink/proxy/dns"
 )
 
 // topology is one compiled, immutable configuration generation.
@@ -17,6 +18,7 @@ type topology struct {
 	listenKeys map[netip.AddrPort]string
 	builtins   []builtinTarget
 	rules      *acl.Evaluator // made live (Server.rules) with the generation
+	names      *dns.Zone      // the endpoints' DNS names
 }
 
 // route is everything a connection accepted on one endpoint interface
@@ -52,7 +54,7 @@ func groupKey(service, name string) string { return service + "/" + name }
 // and endpoints (created here when new; their targets and states are
 // reconciled by apply once the generation's sockets are open).
 func (s *Server) compile(cfg *config.Config) *topology {
-	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{}}
+	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{}, names: dns.Compile(cfg)}
 	rules := s.compileRules(cfg)
 	t.rules = rules
 	for i := range cfg.Services {
