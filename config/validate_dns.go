@@ -116,11 +116,12 @@ var (
 )
 
 func (v *validator) servicePrivateDNS(path string, s *Service) {
+	if s.AWSService != "" && !awsServiceRE.MatchString(s.AWSService) {
+		v.errf(path+".aws_service", "%q is not an AWS service label such as ssm, ssmmessages, ec2 or sts", s.AWSService)
+	}
 	switch {
 	case s.AWSService != "" && s.PrivateDNSName != "":
-		v.errf(path+".private_dns_name", "give either aws_service (whose name is %s) or private_dns_name, not both", s.PrivateName(v.c.Region))
-	case s.AWSService != "" && !awsServiceRE.MatchString(s.AWSService):
-		v.errf(path+".aws_service", "%q is not an AWS service label such as ssm, ssmmessages, ec2 or sts", s.AWSService)
+		v.errf(path+".private_dns_name", "give either aws_service (the AWS service's own name) or private_dns_name, not both")
 	case s.PrivateDNSName != "":
 		v.privateDNSName(path+".private_dns_name", s)
 	}
