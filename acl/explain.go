@@ -26,6 +26,9 @@ type Query struct {
 	Endpoint string
 	// Port is the listener port; 0 = every listener.
 	Port uint16
+	// AZ limits the paths to the endpoint's interface in one AZ (an AZ ID,
+	// as a zonal DNS name does); "" = every interface.
+	AZ string
 }
 
 // Report is the answer to a Query: every hop of every path the client's
@@ -103,6 +106,9 @@ func Explain(e *Evaluator, q Query) (*Report, error) {
 	}
 	anyAllowed := false
 	for _, in := range ep.Interfaces {
+		if q.AZ != "" && in.AZ != q.AZ {
+			continue
+		}
 		for _, l := range svc.LoadBalancer.Listeners {
 			if q.Port != 0 && l.Port != q.Port {
 				continue

@@ -11,25 +11,32 @@ import (
 
 func newExplainCmd() *cobra.Command {
 	cf := &configFlags{}
-	var from, endpoint string
+	var from, endpoint, to string
 	var port uint16
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "explain -c FILE --from IP[:PORT] --endpoint ID [--port P] [--json]",
+		Use:   "explain -c FILE --from IP[:PORT] (--endpoint ID | --to NAME[:PORT]) [--port P] [--json]",
 		Short: "Explain offline whether a client can reach an endpoint, hop by hop",
 		Long: "Evaluate security groups and network ACLs on every hop from a client to an endpoint and on to\n" +
 			"its targets, as AWS would: the rule that decided each hop, the final verdict and, for a denial,\n" +
 			"the rule that would fix it. Without :PORT the client's return path is checked for the whole\n" +
-			"Linux ephemeral range 32768-60999. Exit 0 when allowed, 1 when denied.",
+			"Linux ephemeral range 32768-60999. --to takes an endpoint DNS name instead of --endpoint: a\n" +
+			"zonal name explains that AZ's interface only, a regional or private name every interface.\n" +
+			"Exit 0 when allowed, 1 when denied.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := explainQuery(from, endpoint, port)
+			q, err := explainQuery(from, endpoint, to, port)
 			if err != nil {
 				return err
 			}
 			cfg, err := cf.load(cmd)
 			if err != nil {
 				return err
+			}
+			if to != "" {
+				if q, err = resolveTo(cfg, q, to); err != nil {
+					return err
+				}
 			}
 			r, err := acl.Explain(acl.Compile(cfg), q)
 			if err != nil {
@@ -53,19 +60,23 @@ func newExplainCmd() *cobra.Command {
 	}
 	cf.register(cmd, false)
 	cmd.Flags().StringVar(&from, "from", "", "client address IP or IP:PORT (required)")
-	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint ID, e.g. vpce-0c1308d7312217abc (required)")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint ID, e.g. vpce-0c1308d7312217abc (or --to)")
+	cmd.Flags().StringVar(&to, "to", "", "an endpoint DNS name (regional, zonal or private), optionally NAME:PORT, instead of --endpoint")
 	cmd.Flags().Uint16Var(&port, "port", 0, "listener port (default: every listener)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }
 
 // explainQuery checks the flags of explain; problems are usage errors.
-func explainQuery(from, endpoint string, port uint16) (acl.Query, error) {
+func explainQuery(from, endpoint, to string, port uint16) (acl.Query, error) {
 	if from == "" {
 		return acl.Query{}, usageErr("--from is required (the client's IP or IP:PORT)")
 	}
-	if endpoint == "" {
-		return acl.Query{}, usageErr("--endpoint is required (an endpoint ID from the configuration)")
+	switch {
+	case endpoint == "" && to == "":
+		return acl.Query{}, usageErr("--endpoint is required (an endpoint ID from the configuration), or --to with an endpoint DNS name")
+	case endpoint != "" && to != "":
+		return acl.Query{}, usageErr("give --endpoint or --to, not both")
 	}
 	q := acl.Query{Endpoint: endpoint, Port: port}
 	if ap, err := netip.ParseAddrPort(from); err == nil {
