@@ -47,6 +47,17 @@ func (s *Server) SetUpstream(spec string) error {
 	return nil
 }
 
+// dropSelf removes the server's own address, now known, from the upstreams.
+func (s *Server) dropSelf() {
+	up := *s.up.Load()
+	n := len(up.servers)
+	if up.servers = s.withoutSelf(up.servers); len(up.servers) == 0 && n > 0 {
+		up.problem = "the only nameserver is privlink itself"
+		s.log.Warn("DNS: names outside privlink's zones will get SERVFAIL", zap.String("upstream", up.spec), zap.String("reason", up.problem))
+	}
+	s.up.Store(&up)
+}
+
 // systemServers reads the nameservers of a resolv.conf file.
 func systemServers(path string) (servers []string, problem string) {
 	cc, err := mdns.ClientConfigFromFile(path)

@@ -106,6 +106,12 @@ func Start(z *Zone, opts Options) (*Server, error) {
 
 // Start binds UDP and TCP on Options.Listen and serves until Close.
 func (s *Server) Start() error {
+	s.mu.Lock()
+	started := s.addr.IsValid()
+	s.mu.Unlock()
+	if started || s.ctx.Err() != nil {
+		return errors.New("dns: server already started or closed")
+	}
 	pc, ln, err := bind(s.opts.Listen)
 	if err != nil {
 		return err
@@ -113,9 +119,9 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	s.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	s.mu.Unlock()
-	s.SetUpstream(s.up.Load().spec) // drop our own address from the upstreams
-	started := make(chan struct{}, 2)
-	notify := func() { started <- struct{}{} }
+	s.dropSelf()
+	up := make(chan struct{}, 2)
+	notify := func() { up <- struct{}{} }
 	for _, srv := range []*mdns.Server{
 		{PacketConn: pc, Handler: s, NotifyStartedFunc: notify, MsgAcceptFunc: s.accept, MsgInvalidFunc: s.invalid},
 		{Listener: ln, Handler: s, NotifyStartedFunc: notify, MsgAcceptFunc: s.accept, MsgInvalidFunc: s.invalid},
@@ -131,8 +137,8 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
-	<-started
-	<-started
+	<-up
+	<-up
 	return nil
 }
 
