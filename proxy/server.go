@@ -203,6 +203,9 @@ func (s *Server) bindAll(top *topology) error {
 			return err
 		}
 	}
+	if err := s.startDNS(top); err != nil { // names answer before the endpoints accept
+		return err
+	}
 	for addr, key := range sortedKeys(top.listenKeys) {
 		ln, err := listen(addr)
 		if err != nil {
@@ -212,9 +215,6 @@ func (s *Server) bindAll(top *topology) error {
 		s.listeners[addr] = ln
 		s.mu.Unlock()
 		s.startAccepting(addr, ln)
-	}
-	if err := s.startDNS(top); err != nil {
-		return err
 	}
 	return s.startAdmin(top.cfg)
 }
