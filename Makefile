@@ -25,13 +25,14 @@ bench:
 bench-compare:
 	bash loadtest/bench/bench.sh
 
-# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers, configuration files.
+# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers, configuration files, DNS queries.
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluator$$' -fuzztime $(FUZZTIME) ./acl
 	$(GO) test -run '^$$' -fuzz '^FuzzRuleParsing$$' -fuzztime $(FUZZTIME) ./acl
 	$(GO) test -run '^$$' -fuzz '^FuzzInspectDecode$$' -fuzztime $(FUZZTIME) ./proxy/inspect
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZTIME) ./proxy/dns
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -28,6 +28,9 @@ type Query struct {
 	Port uint16
 	// Live is the running instance's state; nil explains the configuration.
 	Live *Live
+	// AZ limits the paths to the endpoint's interface in one AZ (an AZ ID,
+	// as a zonal DNS name does); "" = every interface.
+	AZ string
 }
 
 // Report is the answer to a Query: every hop of every path the client's
@@ -124,6 +127,9 @@ func Explain(e *Evaluator, q Query) (*Report, error) {
 	nums := newRuleNumbers()
 	r.EndpointState = endpointState(ep, svc, q.Live, q.Port)
 	for _, in := range ep.Interfaces {
+		if q.AZ != "" && in.AZ != q.AZ {
+			continue
+		}
 		for _, l := range svc.LoadBalancer.Listeners {
 			if q.Port != 0 && l.Port != q.Port {
 				continue

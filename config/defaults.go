@@ -29,6 +29,7 @@ func (c *Config) setDefaults() {
 	c.Admin.Listen = DefaultAdminListen
 	c.DenyAction = DenyDrop
 	c.FlowLogs = FlowLogs{Interval: Duration(DefaultFlowLogInterval), QueueSize: DefaultFlowLogQueue}
+	c.setDNSDefaults()
 }
 
 func (s *Service) setDefaults() {

@@ -18,6 +18,8 @@ type Config struct {
 	Services       []Service       `yaml:"services"`
 	Endpoints      []Endpoint      `yaml:"endpoints"`
 	Notifications  []Notification  `yaml:"notifications"`
+	DNS            DNS             `yaml:"dns"`
+	VPC            VPC             `yaml:"vpc"`
 
 	// Source names where the configuration came from: a file path, or
 	// EmbeddedName for the built-in default.
@@ -63,6 +65,9 @@ type Subnet struct {
 	AZ         string       `yaml:"az"`
 	CIDR       netip.Prefix `yaml:"cidr"`
 	NetworkACL string       `yaml:"network_acl"` // "" = the default NACL (allow all)
+	// AZName is the AZ's name (us-east-1a) in endpoint DNS names; "" =
+	// derived from the AZ ID and the region (use1-az1 → us-east-1a).
+	AZName string `yaml:"az_name"`
 }
 
 // Client is a known client host (or range): its subnet and security groups,
@@ -127,6 +132,14 @@ type Service struct {
 	AllowedPrincipals  []string      `yaml:"allowed_principals"`
 	LoadBalancer       LoadBalancer  `yaml:"load_balancer"`
 	TargetGroups       []TargetGroup `yaml:"target_groups"`
+	// PrivateDNSName is the provider's own name for the service
+	// (api.example.com), answered for endpoints with private DNS enabled.
+	PrivateDNSName         string       `yaml:"private_dns_name"`
+	PrivateDNSVerification Verification `yaml:"private_dns_verification"` // "" = verified
+	// AWSService makes this an AWS service's endpoint service (ssm): its
+	// private name is ssm.<region>.amazonaws.com, its endpoint names carry
+	// the label ssm instead of the vpce-svc ID.
+	AWSService string `yaml:"aws_service"`
 }
 
 // TargetGroup returns the service's target group by name.
@@ -242,6 +255,9 @@ type Endpoint struct {
 	// from members of the endpoint's own default group).
 	SecurityGroups []string    `yaml:"security_groups"`
 	Interfaces     []Interface `yaml:"interfaces"`
+	// PrivateDNSEnabled answers the service's private DNS name with the
+	// endpoint's interface IPs (needs the vpc DNS attributes).
+	PrivateDNSEnabled bool `yaml:"private_dns_enabled"`
 }
 
 // Interface is an endpoint network interface in one AZ: privlink listens on

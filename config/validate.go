@@ -102,6 +102,7 @@ func (v *validator) run() {
 	v.builtinSockets()
 	v.adminSocket()
 	v.ownTargets()
+	v.dns()
 	slices.SortStableFunc(v.errs, byLine)
 	slices.SortStableFunc(v.warns, byLine)
 }

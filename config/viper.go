@@ -13,6 +13,7 @@ import (
 var OverridableKeys = []string{
 	"region", "account_id", "admin.listen", "admin.pprof", "deny_action",
 	"flow_logs.path", "flow_logs.interval", "flow_logs.format",
+	"dns.listen", "dns.upstream",
 }
 
 // EnvName is the environment variable that overrides key.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/proxy/dns"
 )
 
 // compileRules compiles the rules of cfg together with the targets
@@ -86,13 +87,24 @@ func (f *flow) denyTrace(v *acl.Verdict) {
 	}
 }
 
-// explain serves GET /v1/explain?from=IP[:PORT]&endpoint=ID[&port=P]: the
-// report of privlink explain on the running state (see live).
+// explain serves GET /v1/explain?from=IP[:PORT]&(endpoint=ID|to=NAME[:PORT])[&port=P]:
+// the report of privlink explain on the running state (see live).
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	q, err := explainQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	if to := r.URL.Query().Get("to"); to != "" {
+		q, err = dns.ExplainTo(s.top.Load().cfg, q, to)
+		switch {
+		case errors.Is(err, dns.ErrUnknownName):
+			writeError(w, http.StatusNotFound, `query parameter "to": `+err.Error())
+			return
+		case err != nil:
+			writeError(w, http.StatusBadRequest, `query parameter "to": `+err.Error())
+			return
+		}
 	}
 	q.Live = s.live(q)
 	rep, err := acl.Explain(s.rules.Load(), q)
@@ -121,8 +133,12 @@ func explainQuery(r *http.Request) (acl.Query, error) {
 	} else {
 		return q, fmt.Errorf(`query parameter "from": %q is not an IP or IP:PORT`, from)
 	}
-	if q.Endpoint = v.Get("endpoint"); q.Endpoint == "" {
-		return q, errors.New(`query parameter "endpoint" is required: the VPC endpoint ID (vpce-…)`)
+	q.Endpoint = v.Get("endpoint")
+	switch to := v.Get("to"); {
+	case q.Endpoint == "" && to == "":
+		return q, errors.New(`query parameter "endpoint" is required: the VPC endpoint ID (vpce-…), or "to" with an endpoint DNS name`)
+	case q.Endpoint != "" && to != "":
+		return q, errors.New(`give query parameter "endpoint" or "to", not both`)
 	}
 	if p := v.Get("port"); p != "" {
 		n, err := strconv.ParseUint(p, 10, 16)

@@ -31,6 +31,7 @@ func newBenchRig(b *testing.B, mode loadtest.Mode) *benchRig {
 	p := labNet()
 	y := fmt.Sprintf(`
 admin: {listen: "off"}
+dns: {listen: "off"}
 deny_action: reset
 subnets:
   - {id: subnet-c1, az: use1-az1, cidr: %[1]s.1.0/24}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/proxy/dns"
 )
 
 // EndpointInfo describes an endpoint and where clients connect to it.
@@ -17,6 +18,9 @@ type EndpointInfo struct {
 	State      string          `json:"state"`
 	Reason     string          `json:"reason,omitempty"`
 	Interfaces []InterfaceInfo `json:"interfaces"`
+	// DNSEntries are the endpoint's names (regional, zonal per AZ, then
+	// the private name) as AWS's DescribeVpcEndpoints lists them.
+	DNSEntries []dns.Entry `json:"dns_entries"`
 }
 
 // InterfaceInfo is one endpoint network interface.
@@ -33,7 +37,7 @@ func (s *Server) Endpoints() []EndpointInfo {
 	top := s.top.Load()
 	var out []EndpointInfo
 	for _, ep := range top.cfg.Endpoints {
-		info := EndpointInfo{ID: ep.ID, Service: ep.Service, State: EndpointAvailable}
+		info := EndpointInfo{ID: ep.ID, Service: ep.Service, State: EndpointAvailable, DNSEntries: slices.Clone(top.names.Entries(ep.ID))}
 		if e := s.lookupEndpoint(ep.ID); e != nil {
 			info.State, info.Reason = e.snapshot()
 		}

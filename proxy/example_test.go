@@ -16,6 +16,7 @@ import (
 func ExampleStart() {
 	cfg, err := config.Parse("example.yaml", []byte(`
 admin: {listen: "off"}
+dns: {listen: "off"}
 subnets:
   - {id: subnet-consumer, az: use1-az1, cidr: 127.77.1.0/24}
   - {id: subnet-provider, az: use1-az1, cidr: 127.77.10.0/24}
@@ -63,7 +64,7 @@ endpoints:
 // known client reaches the service once the endpoint is accepted; a client
 // outside sg-client does not.
 func TestLockedDownExample(t *testing.T) {
-	cfg, err := config.Load("../examples/locked-down.yaml", config.Override{Key: "admin.listen", Value: "off"}, config.Override{Key: "flow_logs.path", Value: ""}, config.Override{Key: "deny_action", Value: "reset"})
+	cfg, err := config.Load("../examples/locked-down.yaml", config.Override{Key: "admin.listen", Value: "off"}, config.Override{Key: "dns.listen", Value: "off"}, config.Override{Key: "flow_logs.path", Value: ""}, config.Override{Key: "deny_action", Value: "reset"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ type lab struct {
 
 const labYAML = `
 admin: {listen: "off"}
+dns: {listen: "off"}
 subnets:
   - {id: subnet-c1, az: use1-az1, cidr: P.1.0/24}
   - {id: subnet-c2, az: use1-az2, cidr: P.2.0/24}

@@ -106,6 +106,7 @@ func (s *Server) reload(cfg *config.Config) error {
 	// Swap: from here on new connections use the new generation.
 	s.top.Store(top)
 	s.rules.Store(top.rules)
+	s.reloadDNS(old, top)
 	s.mu.Lock()
 	var removed []*listener
 	for addr, ln := range s.listeners {

@@ -23,6 +23,7 @@ import (
 //	  ─▶ node P.10.5 (subnet P.10.0/24) ─▶ built-in echo target P.20.20:9443 (subnet P.20.0/24)
 const rulesLabYAML = `
 admin: {listen: "off"}
+dns: {listen: "off"}
 deny_action: reset
 subnets:
   - {id: subnet-client, az: use1-az1, cidr: P.5.0/24, network_acl: "CLIENT_NACL"}

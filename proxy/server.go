@@ -20,6 +20,7 @@ import (
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
 	"github.com/privlink/privlink/loadtest"
+	"github.com/privlink/privlink/proxy/dns"
 	"github.com/privlink/privlink/proxy/notify"
 	"github.com/privlink/privlink/proxy/relay"
 )
@@ -87,6 +88,7 @@ type Server struct {
 	retired   []*loadtest.Target
 	admin     *http.Server
 	adminAddr net.Addr
+	dns       *dns.Server // nil when dns.listen is off
 
 	held     map[*socket]struct{} // denied connections held silent
 	onHold   func()               // tests: runs once a connection is held (visible in held)
@@ -215,6 +217,9 @@ func (s *Server) bindAll(top *topology) error {
 		if err := s.startBuiltin(b); err != nil {
 			return err
 		}
+	}
+	if err := s.startDNS(top); err != nil { // names answer before the endpoints accept
+		return err
 	}
 	for addr, key := range sortedKeys(top.listenKeys) {
 		ln, err := listen(addr)

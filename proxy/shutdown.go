@@ -38,6 +38,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopHealth()
 	s.stopBuiltins()
 	s.stopAdmin()
+	s.stopDNS()
 	if s.notifier != nil {
 		s.notifier.Close()
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
+	"github.com/privlink/privlink/proxy/dns"
 )
 
 // topology is one compiled, immutable configuration generation.
@@ -23,6 +24,7 @@ type topology struct {
 	// PROXY headers (its target groups with proxy_protocol_v2).
 	headerFrom map[netip.AddrPort]map[netip.Addr]bool
 	rules      *acl.Evaluator // made live (Server.rules) with the generation
+	names      *dns.Zone      // the endpoints' DNS names
 }
 
 // route is everything a connection accepted on one endpoint interface
@@ -59,7 +61,7 @@ func groupKey(service, name string) string { return service + "/" + name }
 // reconciled by apply once the generation's sockets are open).
 func (s *Server) compile(cfg *config.Config) *topology {
 	t := &topology{cfg: cfg, routes: map[netip.AddrPort]*route{}, listenKeys: map[netip.AddrPort]string{},
-		headerFrom: map[netip.AddrPort]map[netip.Addr]bool{}}
+		headerFrom: map[netip.AddrPort]map[netip.Addr]bool{}, names: dns.Compile(cfg)}
 	rules := s.compileRules(cfg)
 	t.rules = rules
 	for i := range cfg.Services {

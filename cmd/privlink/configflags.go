@@ -30,7 +30,8 @@ func (cf *configFlags) register(cmd *cobra.Command, overrides bool) {
 	cmd.Flags().String("admin", "", "admin API listen address, or \"off\" (overrides admin.listen; env PRIVLINK_ADMIN_LISTEN)")
 	cmd.Flags().String("deny-action", "", "drop or reset (overrides deny_action; env PRIVLINK_DENY_ACTION)")
 	cmd.Flags().String("flow-logs", "", "flow log destination: - for stdout or a file (overrides flow_logs.path; env PRIVLINK_FLOW_LOGS_PATH)")
-	cf.bind = map[string]string{"admin.listen": "admin", "deny_action": "deny-action", "flow_logs.path": "flow-logs"}
+	cmd.Flags().String("dns", "", "DNS server listen address, or \"off\" (overrides dns.listen; env PRIVLINK_DNS_LISTEN)")
+	cf.bind = map[string]string{"admin.listen": "admin", "deny_action": "deny-action", "flow_logs.path": "flow-logs", "dns.listen": "dns"}
 }
 
 // embeddedKey, in a command's context, holds a func([]byte) []byte that

@@ -90,7 +90,7 @@ func TestRunEmbeddedDefault(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"run", "--log-level", "warn"}, &out, &errb)
+		done <- run(ctx, []string{"run", "--admin", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--log-level", "warn"}, &out, &errb)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "Try: nc 127.79.1.10 8443") {

@@ -126,6 +126,9 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 	fmt.Fprintf(w, "privlink is running %s\n", what)
 	for _, ep := range srv.Endpoints() {
 		fmt.Fprintf(w, "  endpoint %s → service %s\n", ep.ID, ep.Service)
+		if len(ep.DNSEntries) > 0 {
+			fmt.Fprintf(w, "    DNS name   %s\n", ep.DNSEntries[0].DNSName)
+		}
 		for _, in := range ep.Interfaces {
 			for _, l := range in.Listeners {
 				fmt.Fprintf(w, "    %-10s connect to %-21s (NLB node %s)\n", in.AZ, l, in.Node)
@@ -146,6 +149,7 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 	if a := srv.AdminAddr(); a != "" {
 		fmt.Fprintf(w, "  admin API: http://%s  (/metrics /v1/connections /v1/targets /v1/endpoints /v1/explain)\n", a)
 	}
+	printDNSBanner(w, srv)
 	if try := tryLine(cfg, srv); try != "" {
 		fmt.Fprintf(w, "Try: %s\n", try)
 	}
