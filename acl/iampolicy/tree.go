@@ -50,7 +50,9 @@ func (n *node) get(key string) *node {
 }
 
 // scalar reports whether n is a string, number or boolean.
-func (n *node) scalar() bool { return n.kind == kindString || n.kind == kindNumber || n.kind == kindBool }
+func (n *node) scalar() bool {
+	return n.kind == kindString || n.kind == kindNumber || n.kind == kindBool
+}
 
 // maxDepth bounds nesting: a policy is never deeper than 5 levels.
 const maxDepth = 32
