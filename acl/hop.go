@@ -21,6 +21,7 @@ const (
 	HopTargetSGIngress
 	HopTargetNACLEgressReturn
 	HopNodeNACLIngressReturn
+	HopRouteTable // gateway endpoints: the client subnet's route to the S3 prefix list
 	numHops
 )
 
@@ -38,6 +39,7 @@ var hopNames = [numHops]string{
 	HopTargetSGIngress:          "target_sg_ingress",
 	HopTargetNACLEgressReturn:   "target_nacl_egress_return",
 	HopNodeNACLIngressReturn:    "node_nacl_ingress_return",
+	HopRouteTable:               "route_table",
 }
 
 // String returns the stable snake_case name of the hop.
@@ -72,7 +74,7 @@ var (
 
 func (h Hop) isNACL() bool {
 	switch h {
-	case HopClientSGEgress, HopEndpointSGIngress, HopNLBSGIngress, HopTargetSGIngress:
+	case HopClientSGEgress, HopEndpointSGIngress, HopNLBSGIngress, HopTargetSGIngress, HopRouteTable:
 		return false
 	}
 	return h != HopNone
@@ -125,6 +127,8 @@ const (
 	ReasonNotEnforced                    // NLB SG with enforce_inbound_rules_on_privatelink off
 	ReasonNoSecurityGroups               // the NLB or target has no security groups
 	ReasonNoSubnet                       // the target is in no declared subnet
+	ReasonRoute                          // route table: a route leads to a gateway endpoint
+	ReasonNoRoute                        // route table: no route to the prefix list
 )
 
 var reasonNames = [...]string{
@@ -139,6 +143,8 @@ var reasonNames = [...]string{
 	ReasonNotEnforced:      "enforce_inbound_rules_on_privatelink off",
 	ReasonNoSecurityGroups: "no security groups",
 	ReasonNoSubnet:         "target in no declared subnet",
+	ReasonRoute:            "route",
+	ReasonNoRoute:          "no route",
 }
 
 func (r Reason) String() string {
@@ -167,6 +173,9 @@ type HopResult struct {
 // "implicit deny (*)", "no matching rule", ... It allocates; use it off the
 // data path.
 func (r *HopResult) RuleText() string {
+	if r.Hop == HopRouteTable {
+		return r.Object // the route, or why there is none
+	}
 	if r.Reason == ReasonDefaultSG {
 		if r.Outcome == Allow {
 			return "VPC default SG (source is a member)"
@@ -190,7 +199,7 @@ func (r *HopResult) RuleText() string {
 }
 
 // MaxHops is the number of hops a full path (consumer and provider) records.
-const MaxHops = int(numHops) - 1
+const MaxHops = len(consumerHops) + len(providerHops)
 
 // Verdict is the decision on one flow with its trace. It is a fixed-size
 // value: Check appends its hops to Hops[:N] and never allocates. A zero
