@@ -16,7 +16,7 @@ import (
 // Query asks what an S3 request through a gateway endpoint would get.
 type Query struct {
 	Action   string // e.g. s3:GetObject
-	Resource string // e.g. arn:aws:s3:::my-bucket/key ("" = *)
+	Resource string // e.g. arn:aws:s3:::my-bucket/key ("" = *, arn:aws:s3:::* for s3:ListAllMyBuckets)
 	// From is the client (optional): its route decides the endpoint, its
 	// path is explained, and it is aws:VpcSourceIp. Port 0: any.
 	From netip.AddrPort
@@ -70,6 +70,9 @@ func (s *Server) Explain(q Query) (*Report, error) {
 	}
 	if q.Resource == "" {
 		q.Resource = "*"
+		if strings.EqualFold(q.Action, "s3:ListAllMyBuckets") {
+			q.Resource = ServiceResource
+		}
 	}
 	r := &Report{Action: q.Action, Resource: q.Resource, Principal: q.Principal}
 	if q.AccessKey != "" {

@@ -4,7 +4,15 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
+
+// testCounter reads one counter.
+func testCounter(c prometheus.Counter) float64 {
+	var m dto.Metric
+	c.Write(&m)
+	return m.GetCounter().GetValue()
+}
 
 // counterValue reads a counter of reg by its label values, in the order
 // of the label names (decision before endpoint); 0 when absent.

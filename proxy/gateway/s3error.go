@@ -56,7 +56,7 @@ func DenyMessage(principal, owner string, c Check, d iampolicy.Decision) string 
 		return "Access Denied"
 	}
 	on := ""
-	if c.Resource != ServiceResource {
+	if c.Resource != ServiceResource && c.Resource != "*" {
 		on = fmt.Sprintf(" on resource: %q", c.Resource)
 	}
 	if d == iampolicy.ExplicitDeny {
