@@ -86,6 +86,10 @@ func (f *flow) denyTrace(v *acl.Verdict) {
 
 // explain serves GET /v1/explain?from=IP[:PORT]&endpoint=ID[&port=P].
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	if s.wantsGatewayExplain(r) {
+		s.explainGateway(w, r)
+		return
+	}
 	q, err := explainQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

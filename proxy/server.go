@@ -20,6 +20,7 @@ import (
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
 	"github.com/privlink/privlink/loadtest"
+	"github.com/privlink/privlink/proxy/gateway"
 	"github.com/privlink/privlink/proxy/notify"
 	"github.com/privlink/privlink/proxy/relay"
 )
@@ -84,6 +85,7 @@ type Server struct {
 	builtinTargets map[netip.AddrPort]*loadtest.Target
 	admin          *http.Server
 	adminAddr      net.Addr
+	gw             *gateway.Server // the S3 front of gateway endpoints
 
 	held     map[*socket]struct{} // denied connections held silent
 	dials    dialing              // sockets of dials in progress
@@ -210,6 +212,9 @@ func (s *Server) bindAll(top *topology) error {
 		s.listeners[addr] = ln
 		s.mu.Unlock()
 		s.startAccepting(addr, ln)
+	}
+	if err := s.startGateway(top.cfg); err != nil {
+		return err
 	}
 	return s.startAdmin(top.cfg)
 }

@@ -29,6 +29,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range lns {
 		ln.Close()
 	}
+	s.stopGateway(ctx)
 
 	drained := make(chan struct{})
 	go func() { s.handlers.Wait(); close(drained) }()

@@ -93,3 +93,9 @@ func (ep *gwEndpoint) decide(principal string, checks []Check, ctx iampolicy.Con
 	}
 	return Check{}, iampolicy.Allowed, -1
 }
+
+// DecisionCounter returns privlink_policy_decisions_total of an endpoint
+// and decision (tests, tools).
+func (s *Server) DecisionCounter(endpoint, decision string) prometheus.Counter {
+	return s.decisions.WithLabelValues(endpoint, decision)
+}
