@@ -127,4 +127,3 @@ func parseFrom(from string) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(a, 0), nil
 }
-
