@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 
 	"github.com/spf13/cobra"
@@ -11,18 +12,24 @@ import (
 
 func newExplainCmd() *cobra.Command {
 	cf := &configFlags{}
+	sf := &s3ExplainFlags{}
 	var from, endpoint string
 	var port uint16
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "explain -c FILE --from IP[:PORT] --endpoint ID [--port P] [--json]",
+		Use:   "explain -c FILE --from IP[:PORT] --endpoint ID [--port P] [--json] | --action s3:ACTION [--resource ARN] [--from IP] [--endpoint ID] [--principal ARN|--access-key AKID]",
 		Short: "Explain offline whether a client can reach an endpoint, hop by hop",
 		Long: "Evaluate security groups and network ACLs on every hop from a client to an endpoint and on to\n" +
 			"its targets, as AWS would: the rule that decided each hop, the final verdict and, for a denial,\n" +
 			"the rule that would fix it. Without :PORT the client's return path is checked for the whole\n" +
-			"Linux ephemeral range 32768-60999. Exit 0 when allowed, 1 when denied.",
+			"Linux ephemeral range 32768-60999. With --action, explain an S3 request through a gateway endpoint:\n" +
+			"the client's route (with --from), the endpoint policy's statements and the one that decided.\n" +
+			"Exit 0 when allowed, 1 when denied.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if sf.action != "" {
+				return sf.run(cmd, cf, from, endpoint, asJSON)
+			}
 			q, err := explainQuery(from, endpoint, port)
 			if err != nil {
 				return err
@@ -32,6 +39,9 @@ func newExplainCmd() *cobra.Command {
 				return err
 			}
 			r, err := acl.Explain(acl.Compile(cfg), q)
+			if errors.Is(err, acl.ErrGatewayEndpoint) {
+				return explainGatewayPath(cmd, cfg, q, asJSON)
+			}
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -52,6 +62,7 @@ func newExplainCmd() *cobra.Command {
 		},
 	}
 	cf.register(cmd, false)
+	sf.register(cmd)
 	cmd.Flags().StringVar(&from, "from", "", "client address IP or IP:PORT (required)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint ID, e.g. vpce-0c1308d7312217abc (required)")
 	cmd.Flags().Uint16Var(&port, "port", 0, "listener port (default: every listener)")

@@ -140,6 +140,9 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 			}
 		}
 	}
+	if s3 := printS3Banner(w, cfg, srv); example == "" {
+		example = s3
+	}
 	if a := srv.AdminAddr(); a != "" {
 		fmt.Fprintf(w, "  admin API: http://%s  (/metrics /v1/connections /v1/targets /v1/endpoints /v1/explain)\n", a)
 	}

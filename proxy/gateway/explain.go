@@ -38,7 +38,7 @@ type Report struct {
 	Resource  string               `json:"resource"`
 	Principal string               `json:"principal"`
 	Path      *acl.GatewayReport   `json:"path,omitempty"`
-	Context   iampolicy.Context    `json:"context"`
+	Context   map[string][]string  `json:"context"` // condition keys as AWS spells them
 	Policy    *iampolicy.Result    `json:"policy,omitempty"`
 	Deciding  string               `json:"deciding_statement"`
 	PolicyOf  string               `json:"policy_source"`
@@ -91,8 +91,9 @@ func (s *Server) Explain(q Query) (*Report, error) {
 	if q.From.IsValid() {
 		client = q.From.Addr()
 	}
-	r.Context = baseContext(ep, client, r.Principal, snap.cfg.Region, s.opts.Now())
-	res := ep.policy.Evaluate(&iampolicy.Request{Principal: r.Principal, Action: q.Action, Resource: q.Resource, Context: r.Context}, iampolicy.EndpointPolicy)
+	ctx := baseContext(ep, client, r.Principal, snap.cfg.Region, s.opts.Now())
+	r.Context = displayKeys(ctx)
+	res := ep.policy.Evaluate(&iampolicy.Request{Principal: r.Principal, Action: q.Action, Resource: q.Resource, Context: ctx}, iampolicy.EndpointPolicy)
 	r.Policy = &res
 	r.Deciding = "none: no statement allows the request (implicit deny)"
 	if res.Statement >= 0 {
@@ -159,6 +160,24 @@ func policySource(ep *gwEndpoint) string {
 	return "inline"
 }
 
+// keyNames spells the condition keys of baseContext as AWS does.
+var keyNames = []string{"aws:SourceVpce", "aws:SourceVpc", "aws:VpcSourceIp", "aws:SecureTransport", "aws:CurrentTime",
+	"aws:EpochTime", "aws:RequestedRegion", "aws:PrincipalArn", "aws:PrincipalAccount", "aws:PrincipalType", "aws:username"}
+
+func displayKeys(c iampolicy.Context) map[string][]string {
+	out := make(map[string][]string, len(c))
+	for k, v := range c {
+		name := k
+		for _, n := range keyNames {
+			if strings.EqualFold(n, k) {
+				name = n
+			}
+		}
+		out[name] = v
+	}
+	return out
+}
+
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
@@ -180,7 +199,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(ew, "  %-5s %s: %s\n", st.Effect, name, st.Reason)
 	}
-	fmt.Fprintf(ew, "decision: %s by %s\n", strings.ToUpper(strings.ReplaceAll(r.Policy.Decision.String(), "_", " ")), r.Deciding)
+	decision := strings.ToUpper(strings.ReplaceAll(r.Policy.Decision.String(), "_", " "))
+	if r.Statement != nil {
+		fmt.Fprintf(ew, "decision: %s by %s (line %d)\n", decision, r.Deciding, r.Statement.Line)
+	} else {
+		fmt.Fprintf(ew, "decision: %s: no statement allows the request\n", decision)
+	}
 	fmt.Fprintf(ew, "verdict: %s\n", strings.ToUpper(r.Verdict))
 	if r.Answer != "" {
 		fmt.Fprintf(ew, "S3 answers: %s\n", r.Answer)

@@ -18,13 +18,13 @@ func TestExplain(t *testing.T) {
 			"request: s3:PutObject on arn:aws:s3:::my-bucket/test.txt by anonymous through " + vpce,
 			"endpoint policy (inline):",
 			`  Allow Statement[0] (Sid "OnlyMyBucket"): applies`,
-			`decision: ALLOW by Statement[0] (Sid "OnlyMyBucket")`,
+			`decision: ALLOW by Statement[0] (Sid "OnlyMyBucket") (line 23)`,
 			"verdict: ALLOWED",
 		}},
 		{"implicit deny", Query{Action: "s3:ListAllMyBuckets", AccessKey: "AKIAIOSFODNN7EXAMPLE"}, "denied", []string{
 			"request: s3:ListAllMyBuckets on arn:aws:s3:::* by arn:aws:iam::111122223333:user/alice through " + vpce,
 			`  Allow Statement[0] (Sid "OnlyMyBucket"): s3:ListAllMyBuckets is not in Action ["s3:GetObject", "s3:PutObject"]`,
-			"decision: IMPLICIT DENY by none: no statement allows the request (implicit deny)",
+			"decision: IMPLICIT DENY: no statement allows the request",
 			"S3 answers: 403 AccessDenied: User: arn:aws:iam::111122223333:user/alice is not authorized to perform: s3:ListAllMyBuckets because no VPC endpoint policy allows the s3:ListAllMyBuckets action",
 		}},
 		{"from a client with the route", Query{Action: "s3:GetObject", Resource: "arn:aws:s3:::my-bucket/k", From: netip.MustParseAddrPort(l.app + ":40000")}, "allowed", []string{
