@@ -25,12 +25,14 @@ bench:
 bench-compare:
 	bash loadtest/bench/bench.sh
 
-# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers.
+# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers, IAM policies.
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluator$$' -fuzztime $(FUZZTIME) ./acl
 	$(GO) test -run '^$$' -fuzz '^FuzzRuleParsing$$' -fuzztime $(FUZZTIME) ./acl
 	$(GO) test -run '^$$' -fuzz '^FuzzInspectDecode$$' -fuzztime $(FUZZTIME) ./proxy/inspect
+	$(GO) test -run '^$$' -fuzz '^FuzzPolicyParse$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
+	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
