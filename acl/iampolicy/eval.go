@@ -182,12 +182,12 @@ func (p *Principal) listed(principal string, k Kind) bool {
 	if principal == "" {
 		return false
 	}
-	acct := AccountOf(principal)
+	acct, role := AccountOf(principal), sessionRole(principal)
 	for _, a := range p.AWS {
 		if len(a) == 12 && !strings.HasPrefix(a, "arn:") {
 			a = "arn:aws:iam::" + a + ":root"
 		}
-		if a == principal {
+		if a == principal || a == role {
 			return true
 		}
 		if k == ResourcePolicy && strings.HasSuffix(a, ":root") && AccountOf(a) == acct && acct != "" {
@@ -207,6 +207,19 @@ func (p *Principal) String() string {
 		return name + ` "*"`
 	}
 	return fmt.Sprintf(`%s {"AWS": %s}`, name, formatValues(p.AWS))
+}
+
+// sessionRole returns the role ARN of an assumed-role session ARN
+// (arn:aws:sts::ACCT:assumed-role/ROLE/SESSION → arn:aws:iam::ACCT:role/ROLE):
+// a role principal covers its sessions. "" for other ARNs.
+func sessionRole(arn string) string {
+	acct := AccountOf(arn)
+	_, rest, ok := strings.Cut(arn, ":assumed-role/")
+	if !ok || acct == "" {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	return "arn:aws:iam::" + acct + ":role/" + name
 }
 
 // AccountOf returns the account ID of an IAM or STS ARN ("" if none).

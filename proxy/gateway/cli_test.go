@@ -50,6 +50,9 @@ func TestAWSCLI(t *testing.T) {
 	if err != nil {
 		t.Skip("the AWS CLI (aws) is not installed; .ci/run installs it (apt-get install awscli)")
 	}
+	if out, err := exec.Command(aws, "--version").CombinedOutput(); err != nil {
+		t.Skipf("%s does not run (%v: %s); .ci/run installs Debian's awscli", aws, err, out)
+	}
 	l := newLab(t, Options{})
 	file := filepath.Join(t.TempDir(), "test.txt")
 	if err := os.WriteFile(file, []byte("hello through the gateway endpoint\n"), 0o644); err != nil {
