@@ -71,7 +71,9 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, snap *sna
 		}
 		if _, d, _ := ep.decide(principal, []Check{c}, ctx); d != iampolicy.Allowed {
 			denied = append(denied, deleteErr{o.Key, o.VersionID, "AccessDenied", DenyMessage(principal, snap.cfg.AccountID, c, d)})
-			worst = max(worst, d)
+			if d == iampolicy.ExplicitDeny || worst == iampolicy.Allowed {
+				worst = d // the strictest key decides the count
+			}
 			continue
 		}
 		allowed = append(allowed, o)

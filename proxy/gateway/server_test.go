@@ -278,6 +278,9 @@ func TestDeleteObjects(t *testing.T) {
 	if _, err := l.srv.EmbeddedObject("my-bucket", "keep/b"); err != nil {
 		t.Errorf("keep/b was deleted: %v", err)
 	}
+	if n := counterValue(t, l.reg, "privlink_policy_decisions_total", "implicit_deny", vpce); n != 1 {
+		t.Errorf("the partly denied DeleteObjects counted %v implicit denials, want 1", n)
+	}
 }
 
 func dialFrom(t *testing.T, src, dst string) net.Conn {
