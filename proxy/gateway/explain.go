@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -180,7 +181,7 @@ func displayKeys(c iampolicy.Context) map[string][]string {
 
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) error {
-	ew := &errWriter{w: w}
+	ew := &bytes.Buffer{}
 	if r.Path != nil {
 		r.Path.WriteText(ew)
 		fmt.Fprintln(ew)
@@ -188,7 +189,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(ew, "request: %s on %s by %s", r.Action, r.Resource, principalOrAnonymous(r.Principal))
 	if r.Endpoint == "" {
 		fmt.Fprintf(ew, "\nverdict: DENIED (%s)\n", r.Answer)
-		return ew.err
+		_, err := w.Write(ew.Bytes())
+		return err
 	}
 	fmt.Fprintf(ew, " through %s\n", r.Endpoint)
 	fmt.Fprintf(ew, "endpoint policy (%s):\n", r.PolicyOf)
@@ -209,20 +211,6 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Answer != "" {
 		fmt.Fprintf(ew, "S3 answers: %s\n", r.Answer)
 	}
-	return ew.err
-}
-
-// errWriter keeps the first write error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
+	_, err := w.Write(ew.Bytes())
+	return err
 }
