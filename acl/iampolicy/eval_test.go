@@ -30,7 +30,7 @@ var policies = map[string]string{
 	"rootArn":  `{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root"]},"Action":"s3:*","Resource":"*"}]}`,
 	"notPrincipal": `{"Statement":[{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"s3:*","Resource":"*"},
 		{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}`,
-	"role": `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":"s3:*","Resource":"*"}]}`,
+	"role":        `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":"s3:*","Resource":"*"}]}`,
 	"noPrincipal": `{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`,
 	"twoAllows": `{"Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"*"},
 		{"Sid":"B","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}`,
