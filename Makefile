@@ -25,7 +25,7 @@ bench:
 bench-compare:
 	bash loadtest/bench/bench.sh
 
-# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers, configuration files, DNS queries.
+# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers, configuration files, DNS queries, IAM policies.
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluator$$' -fuzztime $(FUZZTIME) ./acl
@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInspectDecode$$' -fuzztime $(FUZZTIME) ./proxy/inspect
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZTIME) ./proxy/dns
+	$(GO) test -run '^$$' -fuzz '^FuzzPolicyParse$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
+	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -14,6 +14,7 @@ type Evaluator struct {
 	b         *builder
 	consumers map[netip.AddrPort]*ConsumerPath
 	providers map[providerKey]*ProviderPath
+	gateway   *GatewayPath // nil without an S3 endpoint
 }
 
 type providerKey struct {
@@ -85,6 +86,7 @@ func Compile(cfg *config.Config) *Evaluator {
 	for i := range cfg.Services {
 		e.compileProviders(&cfg.Services[i])
 	}
+	e.gateway = b.gatewayPath(cfg)
 	return e
 }
 
@@ -100,9 +102,13 @@ func service(cfg *config.Config, id string) *config.Service {
 // membership maps every security group to the prefixes of the interfaces,
 // clients, targets and load balancer nodes carrying it; "" collects the
 // members of the consumer VPC's default SG: endpoint interfaces and known
-// clients without security groups.
+// clients without security groups. A prefix list ID (pl-...) maps to its
+// CIDRs, for egress rules with destination_prefix_list.
 func membership(cfg *config.Config) members {
 	m := members{}
+	for id, cidrs := range cfg.PrefixLists() {
+		m[id] = cidrs
+	}
 	add := func(ids []string, p netip.Prefix) {
 		if len(ids) == 0 {
 			m[""] = append(m[""], p)

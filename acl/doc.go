@@ -1,8 +1,9 @@
 // Package acl is privlink's rule semantics: AWS security groups (stateful,
 // allow-only, the union of every group on an interface) and network ACLs
 // (stateless, numbered, first match, implicit deny) evaluated hop by hop along
-// the PrivateLink path: the consumer side, the NLB's security group and the
-// provider side.
+// the PrivateLink path of SPEC §4 steps 2, 3 and 5, and on the way from a
+// client to the S3 endpoint of gateway endpoints (GatewayPath: the route
+// table, the client's SG egress with prefix lists, its subnet's NACL).
 //
 // Compile turns a validated *config.Config into an immutable *Evaluator once
 // per configuration generation. Everything that does not depend on the flow is

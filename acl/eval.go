@@ -238,7 +238,7 @@ func (b *builder) sgByIP(h Hop, place string, ids []string, port uint16) *hopEva
 			}
 			val := int32(len(ev.res))
 			ev.res = append(ev.res, sgResult(h, place, sgRef{g.ID, i}, true, ids))
-			prefixes := b.members[r.Group()]
+			prefixes := b.members[r.Peer()]
 			if r.CIDR.IsValid() {
 				prefixes = []netip.Prefix{r.CIDR}
 			}

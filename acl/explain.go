@@ -182,6 +182,9 @@ func (e *Evaluator) lookup(q Query) (*config.Endpoint, *config.Service, error) {
 	if !q.From.IsValid() {
 		return nil, nil, errors.New("acl: the source address (from) is required")
 	}
+	if isGateway(e.cfg, q.Endpoint) {
+		return nil, nil, fmt.Errorf("%w: %s (explain its path with ExplainGateway)", ErrGatewayEndpoint, q.Endpoint)
+	}
 	var ids []string
 	for i := range e.cfg.Endpoints {
 		ep := &e.cfg.Endpoints[i]

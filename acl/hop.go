@@ -24,6 +24,7 @@ const (
 	HopTargetSGIngress
 	HopTargetNACLEgressReturn
 	HopNodeNACLIngressReturn
+	HopRouteTable // gateway endpoints: the client subnet's route to the S3 prefix list
 	numHops
 )
 
@@ -41,6 +42,7 @@ var hopNames = [numHops]string{
 	HopTargetSGIngress:          "target_sg_ingress",
 	HopTargetNACLEgressReturn:   "target_nacl_egress_return",
 	HopNodeNACLIngressReturn:    "node_nacl_ingress_return",
+	HopRouteTable:               "route_table",
 }
 
 // HopEndpointState is SPEC §4 step 1, before every rule: the endpoint must
@@ -95,7 +97,7 @@ var (
 
 func (h Hop) isNACL() bool {
 	switch h {
-	case HopClientSGEgress, HopEndpointSGIngress, HopNLBSGIngress, HopTargetSGIngress, HopEndpointState:
+	case HopClientSGEgress, HopEndpointSGIngress, HopNLBSGIngress, HopTargetSGIngress, HopEndpointState, HopRouteTable:
 		return false
 	}
 	return h != HopNone
@@ -159,6 +161,8 @@ const (
 	ReasonNotEnforced                    // NLB SG with enforce_inbound_rules_on_privatelink off
 	ReasonNoSecurityGroups               // the NLB or target has no security groups
 	ReasonNoSubnet                       // the target is in no declared subnet
+	ReasonRoute                          // route table: a route leads to a gateway endpoint
+	ReasonNoRoute                        // route table: no route to the prefix list
 )
 
 var reasonNames = [...]string{
@@ -173,6 +177,8 @@ var reasonNames = [...]string{
 	ReasonNotEnforced:      "enforce_inbound_rules_on_privatelink off",
 	ReasonNoSecurityGroups: "no security groups",
 	ReasonNoSubnet:         "target in no declared subnet",
+	ReasonRoute:            "route",
+	ReasonNoRoute:          "no route",
 }
 
 func (r Reason) String() string {
@@ -201,6 +207,9 @@ type HopResult struct {
 // "implicit deny (*)", "no matching rule", ... It allocates; use it off the
 // data path.
 func (r *HopResult) RuleText() string {
+	if r.Hop == HopRouteTable {
+		return r.Object // the route, or why there is none
+	}
 	if r.Reason == ReasonDefaultSG {
 		if r.Outcome == Allow {
 			return "VPC default SG (source is a member)"
@@ -224,7 +233,7 @@ func (r *HopResult) RuleText() string {
 }
 
 // MaxHops is the number of hops a full path (consumer and provider) records.
-const MaxHops = int(numHops) - 1
+const MaxHops = len(consumerHops) + len(providerHops)
 
 // Verdict is the decision on one flow with its trace. It is a fixed-size
 // value: Check appends its hops to Hops[:N] and never allocates. A zero

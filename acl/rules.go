@@ -76,7 +76,7 @@ func sgRuleMatches(r *config.SGRule, m members, peer netip.Addr, port uint16) bo
 	if r.CIDR.IsValid() {
 		return r.CIDR.Contains(peer)
 	}
-	return m.contains(r.Group(), peer)
+	return m.contains(r.Peer(), peer)
 }
 
 // naiveSG returns the first rule (groups in order, rules in order) of the

@@ -26,7 +26,10 @@ type decoder struct {
 // keys are decoded, so an omitted key keeps its default.
 type defaulter interface{ setDefaults() }
 
-var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+var (
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+	nodeDecoderType = reflect.TypeFor[nodeDecoder]()
+)
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.errs = append(d.errs, Error{File: d.file, Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -38,6 +41,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if _, ok := d.lines[path]; !ok {
 		d.lines[path] = n.Line
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
+		v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
+		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshaler) {
 		d.text(n, v, path)

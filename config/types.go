@@ -11,6 +11,9 @@ type Config struct {
 	Admin          Admin           `yaml:"admin"`
 	DenyAction     DenyAction      `yaml:"deny_action"`
 	FlowLogs       FlowLogs        `yaml:"flow_logs"`
+	S3             S3              `yaml:"s3"`
+	RouteTables    []RouteTable    `yaml:"route_tables"`
+	Principals     Principals      `yaml:"principals"`
 	Subnets        []Subnet        `yaml:"subnets"`
 	Clients        []Client        `yaml:"clients"`
 	SecurityGroups []SecurityGroup `yaml:"security_groups"`
@@ -99,6 +102,8 @@ type SGRule struct {
 	// DestinationGroup (egress) references another SG: its members are allowed.
 	DestinationGroup string `yaml:"destination_group"`
 	Description      string `yaml:"description"`
+	// DestinationPrefixList (egress) admits a prefix list's CIDRs (pl-...).
+	DestinationPrefixList string `yaml:"destination_prefix_list"`
 }
 
 // Group returns the referenced security group of the rule, if any.
@@ -251,6 +256,11 @@ type Endpoint struct {
 	ID        string `yaml:"id"`
 	Service   string `yaml:"service"`
 	Principal string `yaml:"principal"`
+	// Type, RouteTables, Policy and VpcID: gateway endpoints (SPEC §14).
+	Type        EndpointType `yaml:"type"`
+	RouteTables []string     `yaml:"route_tables"`
+	Policy      Policy       `yaml:"policy"`
+	VpcID       string       `yaml:"vpc_id"`
 	// SecurityGroups empty means the VPC default SG semantics (inbound only
 	// from members of the endpoint's own default group).
 	SecurityGroups []string    `yaml:"security_groups"`

@@ -94,8 +94,11 @@ func (v *validator) run() {
 		v.service(idx("", "services", i), &v.c.Services[i])
 	}
 	for i := range v.c.Endpoints {
-		v.endpoint(idx("", "endpoints", i), &v.c.Endpoints[i])
+		if e := &v.c.Endpoints[i]; !e.IsGateway() && !isAWSService(e.Service) {
+			v.endpoint(idx("", "endpoints", i), e)
+		}
 	}
+	v.gateways()
 	for i := range v.c.Notifications {
 		v.notification(idx("", "notifications", i), &v.c.Notifications[i])
 	}
@@ -221,6 +224,8 @@ func (v *validator) sgRules(path string, rules []SGRule, groupKey string) {
 			wrong = "source_group"
 		}
 		switch {
+		case r.DestinationPrefixList != "":
+			v.prefixListRule(p, r, groupKey)
 		case (groupKey == "source_group" && r.DestinationGroup != "") || (groupKey == "destination_group" && r.SourceGroup != ""):
 			v.errf(p+"."+wrong, "use %s in this direction", groupKey)
 		case r.CIDR.IsValid() && r.Group() != "":

@@ -90,6 +90,10 @@ func (f *flow) denyTrace(v *acl.Verdict) {
 // explain serves GET /v1/explain?from=IP[:PORT]&(endpoint=ID|to=NAME[:PORT])[&port=P]:
 // the report of privlink explain on the running state (see live).
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	if s.wantsGatewayExplain(r) {
+		s.explainGateway(w, r)
+		return
+	}
 	q, err := explainQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -3,7 +3,9 @@
 // interface's AZ and a target, dials the target from the node's IP (real
 // SNAT), writes the PROXY v2 header when the target group asks for it, and
 // splices bytes both ways with half-close propagation. It also serves the
-// admin HTTP API of its own state and the built-in targets of a topology.
+// admin HTTP API of its own state and the built-in targets of a topology,
+// and runs the S3 front of gateway endpoints (proxy/gateway) beside the
+// data plane.
 //
 // A Server runs one configuration generation at a time: the topology is
 // compiled once and read through an atomic pointer, so a connection keeps

@@ -103,6 +103,11 @@ func (s *Server) reload(cfg *config.Config) error {
 			zap.String("listening", old.cfg.Admin.Listen), zap.String("configured", cfg.Admin.Listen))
 	}
 
+	if err := s.reloadGateway(cfg); err != nil {
+		undo()
+		return err
+	}
+
 	// Swap: from here on new connections use the new generation.
 	s.top.Store(top)
 	s.rules.Store(top.rules)

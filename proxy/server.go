@@ -21,6 +21,7 @@ import (
 	"github.com/privlink/privlink/conntrack"
 	"github.com/privlink/privlink/loadtest"
 	"github.com/privlink/privlink/proxy/dns"
+	"github.com/privlink/privlink/proxy/gateway"
 	"github.com/privlink/privlink/proxy/notify"
 	"github.com/privlink/privlink/proxy/relay"
 )
@@ -88,7 +89,8 @@ type Server struct {
 	retired   []*loadtest.Target
 	admin     *http.Server
 	adminAddr net.Addr
-	dns       *dns.Server // nil when dns.listen is off
+	dns       *dns.Server     // nil when dns.listen is off
+	gw        *gateway.Server // the S3 front of gateway endpoints
 
 	held     map[*socket]struct{} // denied connections held silent
 	onHold   func()               // tests: runs once a connection is held (visible in held)
@@ -230,6 +232,9 @@ func (s *Server) bindAll(top *topology) error {
 		s.listeners[addr] = ln
 		s.mu.Unlock()
 		s.startAccepting(addr, ln)
+	}
+	if err := s.startGateway(top.cfg); err != nil {
+		return err
 	}
 	return s.startAdmin(top.cfg)
 }

@@ -18,6 +18,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range s.beginShutdown() {
 		ln.Close() // outside s.mu: the loops take it when they accept
 	}
+	s.stopGateway(ctx)
 	drained := make(chan struct{})
 	go func() { s.handlers.Wait(); close(drained) }()
 	var err error

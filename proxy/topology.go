@@ -83,6 +83,9 @@ func (s *Server) compile(cfg *config.Config) *topology {
 	}
 	for i := range cfg.Endpoints {
 		ep := &cfg.Endpoints[i]
+		if ep.IsGateway() {
+			continue // served by the S3 front (proxy/gateway)
+		}
 		sv := svcs[ep.Service]
 		sm := s.m.forService(sv.ID)
 		e, _ := s.endpointFor(ep, sv)

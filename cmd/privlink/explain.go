@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -16,17 +16,21 @@ import (
 
 func newExplainCmd() *cobra.Command {
 	cf := &configFlags{}
+	sf := &s3ExplainFlags{}
 	var from, endpoint, to, admin string
 	var port uint16
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "explain (-c FILE | --admin URL) --from IP[:PORT] (--endpoint ID | --to NAME[:PORT]) [--port P] [--json]",
+		Use: "explain (-c FILE | --admin URL) --from IP[:PORT] (--endpoint ID | --to NAME[:PORT]) [--port P] [--json]\n" +
+			"  privlink explain -c FILE --action s3:ACTION [--resource ARN] [--from IP] [--endpoint ID] [--principal ARN|--access-key AKID]",
 		Short: "Explain whether a client can reach an endpoint, hop by hop (offline, or on a running privlink)",
 		Long: "Evaluate security groups and network ACLs on every hop from a client to an endpoint and on to\n" +
 			"its targets, as AWS would: the rule that decided each hop, the final verdict and, for a denial,\n" +
 			"the rule that would fix it. Without :PORT the client's return path is checked for the whole\n" +
 			"Linux ephemeral range 32768-60999. --to takes an endpoint DNS name instead of --endpoint: a\n" +
 			"zonal name explains that AZ's interface only, a regional or private name every interface.\n" +
+			"With --action, explain an S3 request through a gateway endpoint: the client's route (with\n" +
+			"--from), the endpoint policy's statements and the one that decided.\n" +
 			"Exit 0 when allowed, 1 when denied.\n\n" +
 			"Offline (-c FILE, or the embedded default) explains the configuration: the endpoint in the\n" +
 			"state it starts in, every configured target. --admin URL asks a running privlink\n" +
@@ -35,26 +39,32 @@ func newExplainCmd() *cobra.Command {
 			"their health, draining, the target the flow hash picks for --from's port, and exhausted port pools.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			live := cmd.Flags().Changed("admin")
+			if live && cf.path != "" {
+				return usageErr("give -c FILE (offline) or --admin URL (a running privlink), not both")
+			}
+			if sf.action != "" {
+				if live {
+					return usageErr("--action explains offline (-c FILE); on a running privlink ask GET /v1/explain?action=...")
+				}
+				return sf.run(cmd, cf, from, endpoint, asJSON)
+			}
 			q, err := explainQuery(from, endpoint, to, port)
 			if err != nil {
 				return err
 			}
-			var r *acl.Report
-			if cmd.Flags().Changed("admin") {
-				if cf.path != "" {
-					return usageErr("give -c FILE (offline) or --admin URL (a running privlink), not both")
+			if live {
+				r, allowed, err := explainLive(cmd.Context(), admin, q, to)
+				if err != nil {
+					return err
 				}
-				r, err = explainLive(cmd.Context(), admin, q, to)
-			} else {
-				r, err = explainOffline(cmd, cf, q, to)
+				return report(cmd.OutOrStdout(), r, asJSON, allowed)
 			}
-			if err != nil {
-				return err
-			}
-			return printReport(cmd.OutOrStdout(), r, asJSON)
+			return explainOffline(cmd, cf, q, to, asJSON)
 		},
 	}
 	cf.register(cmd, false)
+	sf.register(cmd)
 	cmd.Flags().StringVar(&from, "from", "", "client address IP or IP:PORT (required)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint ID, e.g. vpce-0c1308d7312217abc (or --to)")
 	cmd.Flags().StringVar(&to, "to", "", "an endpoint DNS name (regional, zonal or private), optionally NAME:PORT, instead of --endpoint")
@@ -64,29 +74,35 @@ func newExplainCmd() *cobra.Command {
 	return cmd
 }
 
-func explainOffline(cmd *cobra.Command, cf *configFlags, q acl.Query, to string) (*acl.Report, error) {
+// explainOffline explains q on the configuration file (or the embedded
+// default); a gateway endpoint gets the S3 path's report.
+func explainOffline(cmd *cobra.Command, cf *configFlags, q acl.Query, to string, asJSON bool) error {
 	cfg, err := cf.load(cmd)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if to != "" {
 		if q, err = resolveTo(cfg, q, to); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	r, err := acl.Explain(acl.Compile(cfg), q)
-	if err != nil {
-		return nil, &exitError{code: 1, err: err}
+	if errors.Is(err, acl.ErrGatewayEndpoint) {
+		return explainGatewayPath(cmd, cfg, q, asJSON)
 	}
-	return r, nil
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	return report(cmd.OutOrStdout(), r, asJSON, r.Allowed)
 }
 
 // explainLive asks a running privlink's GET /v1/explain; a DNS name (to)
-// is resolved there, on the running configuration.
-func explainLive(ctx context.Context, admin string, q acl.Query, to string) (*acl.Report, error) {
+// is resolved there, on the running configuration. A gateway endpoint
+// answers with the S3 path's report (it has a route table).
+func explainLive(ctx context.Context, admin string, q acl.Query, to string) (textReport, bool, error) {
 	base, err := adminURL(admin)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	v := url.Values{"from": {q.From.String()}}
 	if to != "" {
@@ -102,33 +118,26 @@ func explainLive(ctx context.Context, admin string, q acl.Query, to string) (*ac
 	}
 	resp, err := get(ctx, base+"/v1/explain?"+v.Encode())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
+	var raw map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		return nil, false, &exitError{code: 1, err: fmt.Errorf("/v1/explain: unexpected answer: %w", err)}
+	}
+	body, _ := json.Marshal(raw)
+	if _, ok := raw["route_table"]; ok {
+		var r acl.GatewayReport
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, false, &exitError{code: 1, err: fmt.Errorf("/v1/explain: unexpected answer: %w", err)}
+		}
+		return &r, r.Allowed, nil
+	}
 	var r acl.Report
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return nil, &exitError{code: 1, err: fmt.Errorf("/v1/explain: unexpected answer: %w", err)}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, false, &exitError{code: 1, err: fmt.Errorf("/v1/explain: unexpected answer: %w", err)}
 	}
-	return &r, nil
-}
-
-// printReport writes the report (text or JSON); a denial exits 1.
-func printReport(w io.Writer, r *acl.Report, asJSON bool) error {
-	var err error
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(r)
-	} else {
-		err = r.WriteText(w)
-	}
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
-	if !r.Allowed {
-		return quiet(1)
-	}
-	return nil
+	return &r, r.Allowed, nil
 }
 
 // explainQuery checks the flags of explain; problems are usage errors.

@@ -146,11 +146,12 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 			}
 		}
 	}
+	s3 := printS3Banner(w, cfg, srv)
 	if a := srv.AdminAddr(); a != "" {
 		fmt.Fprintf(w, "  admin API: http://%s  (/metrics /v1/connections /v1/targets /v1/endpoints /v1/explain)\n", a)
 	}
 	printDNSBanner(w, srv)
-	if try := tryLine(cfg, srv); try != "" {
+	if try := cmp.Or(tryLine(cfg, srv), s3); try != "" {
 		fmt.Fprintf(w, "Try: %s\n", try)
 	}
 }

@@ -1,0 +1,127 @@
+package iampolicy
+
+import (
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"bad effect", `{"Statement":[{"Effect":"allow","Action":"s3:*","Resource":"*"}]}`,
+			`line 1: Statement[0].Effect: must be "Allow" or "Deny", got "allow"`},
+		{"missing action", "{\"Statement\":[\n{\"Effect\":\"Allow\",\"Resource\":\"*\"}]}",
+			`line 2: Statement[0].Action: is required (or NotAction)`},
+		{"action and not action", `{"Statement":{"Effect":"Deny","Action":"s3:*","NotAction":"s3:Get*","Resource":"*"}}`,
+			`line 1: Statement: give either Action or NotAction, not both`},
+		{"missing effect", `{"Statement":{"Action":"s3:*","Resource":"*"}}`,
+			`line 1: Statement.Effect: is required ("Allow" or "Deny")`},
+		{"missing resource", `{"Statement":{"Effect":"Allow","Action":"s3:*"}}`,
+			`line 1: Statement.Resource: is required (or NotResource)`},
+		{"unknown element case", `{"Statement":{"effect":"Allow","Action":"s3:*","Resource":"*"}}`,
+			`line 1: Statement.effect: unknown statement element "effect" (names are case-sensitive: did you mean "Effect"?)`},
+		{"unknown top key", `{"Statment":[]}`, `line 1: Statment: unknown policy element "Statment" (elements: Version, Id, Statement)`},
+		{"action without service", `{"Statement":{"Effect":"Allow","Action":["s3:GetObject","PutObject"],"Resource":"*"}}`,
+			`line 1: Statement.Action[1]: "PutObject" is not an action: write service:Action, e.g. s3:GetObject (wildcards * and ? allowed)`},
+		{"resource not arn", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"my-bucket/*"}}`,
+			`line 1: Statement.Resource: "my-bucket/*" is not a resource: write * or an ARN, e.g. arn:aws:s3:::my-bucket/*`},
+		{"principal string", `{"Statement":{"Effect":"Allow","Principal":"111122223333","Action":"s3:*","Resource":"*"}}`,
+			`line 1: Statement.Principal: a principal string must be "*"; write {"AWS": "111122223333"} for an account or ARN`},
+		{"principal bad AWS", `{"Statement":{"Effect":"Allow","Principal":{"AWS":"alice"},"Action":"s3:*","Resource":"*"}}`,
+			`line 1: Statement.Principal.AWS: "alice" is not an AWS principal: write *, a 12-digit account ID or an IAM ARN (arn:aws:iam::111122223333:user/NAME)`},
+		{"unknown operator", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringMatches":{"k":"v"}}}}`,
+			`line 1: Statement.Condition.StringMatches: unknown condition operator "StringMatches"`},
+		{"operator case", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"stringEquals":{"k":"v"}}}}`,
+			`line 1: Statement.Condition.stringEquals: unknown condition operator "stringEquals" (operators are case-sensitive: did you mean "StringEquals"?)`},
+		{"bad set qualifier", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"ForEach:StringEquals":{"k":"v"}}}}`,
+			`line 1: Statement.Condition.ForEach:StringEquals: unknown set qualifier "ForEach" (use ForAnyValue: or ForAllValues:)`},
+		{"bad ip", "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\",\n\"Condition\":{\"IpAddress\":{\n\"aws:VpcSourceIp\":\"10.0.0.300/24\"}}}}",
+			`line 3: Statement.Condition.IpAddress.aws:VpcSourceIp: "10.0.0.300/24" is not an IP address or CIDR`},
+		{"bad bool", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"yes"}}}}`,
+			`line 1: Statement.Condition.Bool.aws:SecureTransport: Bool takes "true" or "false", got "yes"`},
+		{"bad number", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"NumericLessThan":{"s3:max-keys":"ten"}}}}`,
+			`line 1: Statement.Condition.NumericLessThan.s3:max-keys: "ten" is not a number`},
+		{"bad date", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"tomorrow"}}}}`,
+			`line 1: Statement.Condition.DateLessThan.aws:CurrentTime: "tomorrow" is not a date (ISO 8601, e.g. 2026-01-31T00:00:00Z, or epoch seconds)`},
+		{"null with ifexists", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"ForAnyValue:Null":{"k":"true"}}}}`,
+			`line 1: Statement.Condition.ForAnyValue:Null: Null takes neither IfExists nor a set qualifier`},
+		{"bad version", `{"Version":"2012-10-18","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}`,
+			`line 1: Version: "2012-10-18" is not a policy language version (use "2012-10-17")`},
+		{"empty statements", `{"Statement":[]}`, `line 1: Statement: is empty: a policy needs at least one statement`},
+		{"no statement", `{"Version":"2012-10-17"}`, `line 1: Statement: is required: a list of statements`},
+		{"duplicate key", "{\"Statement\":{\"Effect\":\"Allow\",\n\"Effect\":\"Deny\"}}", `line 2: key "Effect" given twice`},
+		{"json syntax", "{\"Statement\":\n[{\"Effect\":\"Allow\",}]}", `line 2: invalid JSON: invalid character '}' looking for beginning of object key string`},
+		{"truncated", `{"Statement":[`, `invalid JSON: the document ends early`},
+		{"trailing text", `{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}} {}`, `line 1: text after the policy document`},
+		{"not an object", `[1,2]`, `line 1: a policy is an object with Version and Statement, got a list`},
+		{"yaml lines", "Statement:\n  - Effect: Allow\n    Action: [s3:GetObject, GetObject]\n    Resource: '*'\n",
+			`line 3: Statement[0].Action[1]: "GetObject" is not an action: write service:Action, e.g. s3:GetObject (wildcards * and ? allowed)`},
+		{"statement not object", `{"Statement":["Allow"]}`, `line 1: Statement[0]: expected a statement object, got a string`},
+		{"empty", "", `the policy is empty`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if err == nil {
+				t.Fatal("parsed without error")
+			}
+			if got := err.Error(); !strings.Contains(got, tt.want) {
+				t.Fatalf("error\n  %s\nwant it to contain\n  %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseYAMLKeepsText(t *testing.T) {
+	doc := `
+Version: 2012-10-17
+Statement:
+  - Sid: insecure
+    Effect: Deny
+    Principal: "*"
+    Action: s3:*
+    Resource: "*"
+    Condition:
+      Bool: {aws:SecureTransport: false}
+      NumericLessThan: {s3:max-keys: 10}
+`
+	p, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Version != "2012-10-17" || p.Statements[0].Line != 4 {
+		t.Fatalf("version %q line %d", p.Version, p.Statements[0].Line)
+	}
+	c := p.Statements[0].Conditions
+	if len(c) != 2 || c[0].Values[0] != "false" || c[1].Values[0] != "10" {
+		t.Fatalf("conditions %+v", c)
+	}
+}
+
+func TestParseNode(t *testing.T) {
+	var doc yaml.Node
+	src := "endpoint:\n  policy:\n    Statement:\n      - Effect: Allow\n        Action: s3:GetObject\n        Resource: bucket\n"
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	pol := doc.Content[0].Content[1].Content[1]
+	_, err := ParseNode(pol)
+	want := `line 6: Statement[0].Resource: "bucket" is not a resource`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	var es Errors
+	if e, ok := err.(Errors); !ok || len(e) != 1 {
+		t.Fatalf("error %T %v, want one Errors entry", err, es)
+	}
+}
+
+func TestFullAccess(t *testing.T) {
+	d, i := FullAccess().Decide(&Request{Action: "s3:DeleteBucket", Resource: "arn:aws:s3:::b"}, EndpointPolicy)
+	if d != Allowed || i != 0 {
+		t.Fatalf("%s %d", d, i)
+	}
+}

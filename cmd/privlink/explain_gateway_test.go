@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestExplainGateway: privlink explain --action prints the statement that
+// decides an S3 request through the gateway endpoint of the docs' example,
+// and --from with a gateway endpoint explains the route.
+func TestExplainGateway(t *testing.T) {
+	const file = "../../examples/gateway-s3.yaml"
+	gw := "vpce-0a1b2c3d4e5f60718"
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		wantStdout []string
+		wantStderr string
+	}{
+		{"allowed", []string{"--action", "s3:GetObject", "--resource", "arn:aws:s3:::my-bucket/test.txt"}, 0,
+			[]string{`decision: ALLOW by Statement[0] (Sid "OnlyMyBucket") (line 34)`, "verdict: ALLOWED"}, ""},
+		{"list buckets denied", []string{"--action", "s3:ListAllMyBuckets", "--access-key", "AKIAIOSFODNN7EXAMPLE"}, 1,
+			[]string{`s3:ListAllMyBuckets is not in Action ["s3:GetObject", "s3:PutObject"]`, "decision: IMPLICIT DENY: no statement allows the request",
+				"S3 answers: 403 AccessDenied: User: arn:aws:iam::111122223333:user/alice is not authorized to perform: s3:ListAllMyBuckets because no VPC endpoint policy allows the s3:ListAllMyBuckets action"}, ""},
+		{"other bucket from the host", []string{"--action", "s3:PutObject", "--resource", "arn:aws:s3:::other-bucket/test.txt", "--from", "127.0.0.1"}, 1,
+			[]string{"rtb-app: pl-63a5400a → " + gw, "path: allowed", "verdict: DENIED"}, ""},
+		{"no route", []string{"--action", "s3:GetObject", "--resource", "arn:aws:s3:::my-bucket/k", "--from", "127.0.6.50"}, 1,
+			[]string{"rtb-batch has no route to pl-63a5400a (S3)", "verdict: DENIED (no path: the connection gets deny_action (reset))"}, ""},
+		{"path only", []string{"--from", "127.0.6.50", "--endpoint", gw}, 1,
+			[]string{"path: DENIED", "suggestion: add rtb-batch to the route_tables of gateway endpoint " + gw}, ""},
+		{"unknown endpoint", []string{"--action", "s3:GetObject", "--endpoint", "vpce-nope"}, 1, nil,
+			`privlink: gateway: unknown gateway endpoint "vpce-nope" (gateway endpoints: ` + gw + ")"},
+		{"both callers", []string{"--action", "s3:GetObject", "--principal", "arn:aws:iam::111122223333:root", "--access-key", "AKIAIOSFODNN7EXAMPLE"}, 2, nil,
+			"give --principal or --access-key, not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, append([]string{"explain", "-c", file}, tt.args...)...)
+			if code != tt.code || !strings.Contains(errOut, tt.wantStderr) {
+				t.Fatalf("exit %d (want %d), stdout:\n%s\nstderr %q (want %q)", code, tt.code, out, errOut, tt.wantStderr)
+			}
+			for _, want := range tt.wantStdout {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+	code, out, _ := runCmd(t, "explain", "-c", file, "--action", "s3:PutObject", "--resource", "arn:aws:s3:::my-bucket/x", "--json")
+	var r struct {
+		Deciding string `json:"deciding_statement"`
+		Policy   struct {
+			Decision  string `json:"decision"`
+			Statement int    `json:"statement"`
+		} `json:"policy"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil || r.Policy.Decision != "allow" || r.Policy.Statement != 0 || r.Deciding != `Statement[0] (Sid "OnlyMyBucket")` {
+		t.Fatalf("exit %d, %v, %+v\n%s", code, err, r, out)
+	}
+}

@@ -1,0 +1,262 @@
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// gateways validates SPEC §14 — the S3 endpoint, route tables, gateway
+// endpoints and the interface endpoints' gateway-only keys — and resolves
+// route-table associations both ways: a route to a gateway endpoint
+// associates its table with the endpoint, and an endpoint's route_tables
+// get the route (AWS adds it when a table is associated).
+func (v *validator) gateways() {
+	gws := map[string]*Endpoint{}
+	var paths []string
+	var list []*Endpoint
+	for i := range v.c.Endpoints {
+		e, p := &v.c.Endpoints[i], idx("", "endpoints", i)
+		if !e.IsGateway() {
+			v.interfaceGatewayKeys(p, e)
+			continue
+		}
+		v.gatewayEndpoint(p, e)
+		if e.ID != "" {
+			gws[e.ID] = e
+		}
+		paths, list = append(paths, p), append(list, e)
+	}
+	v.s3(paths)
+	rts := v.routeTables(gws)
+	for i, e := range list {
+		v.associate(paths[i], e, rts)
+	}
+}
+
+// isAWSService reports whether a service name is an AWS service's
+// (com.amazonaws.<region>.<service>).
+func isAWSService(name string) bool {
+	return strings.HasPrefix(name, "com.amazonaws.") && !strings.HasPrefix(name, "com.amazonaws.vpce.")
+}
+
+// interfaceGatewayKeys rejects the gateway-only keys on interface endpoints.
+func (v *validator) interfaceGatewayKeys(path string, e *Endpoint) {
+	if isAWSService(e.Service) {
+		v.declareEndpoint(path, e)
+		v.errf(path+".service", "interface endpoints for AWS services are not emulated; for S3 use type: gateway")
+		return
+	}
+	if e.Policy.Policy != nil {
+		v.errf(path+".policy", "endpoint policies are emulated on gateway endpoints (type: gateway); endpoint services of NLBs take none")
+	}
+	if len(e.RouteTables) > 0 {
+		v.errf(path+".route_tables", "only gateway endpoints (type: gateway) are associated with route tables")
+	}
+}
+
+func (v *validator) declareEndpoint(path string, e *Endpoint) {
+	if v.declare(path, "endpoint", e.ID, v.eps[e.ID]) {
+		v.eps[e.ID] = true
+	}
+}
+
+func (v *validator) gatewayEndpoint(path string, e *Endpoint) {
+	v.declareEndpoint(path, e)
+	if e.ID != "" && !strings.HasPrefix(e.ID, "vpce-") {
+		v.warnf(path+".id", "AWS endpoint IDs look like vpce-0123456789abcdef0")
+	}
+	want := S3Service(v.c.Region)
+	switch s := e.Service; {
+	case s == want:
+	case s == "":
+		v.errf(path+".service", "is required: %s", want)
+	case strings.HasSuffix(s, ".dynamodb"):
+		v.errf(path+".service", "DynamoDB gateway endpoints are not emulated; privlink emulates %s", want)
+	case strings.HasPrefix(s, "com.amazonaws.") && strings.HasSuffix(s, ".s3"):
+		v.errf(path+".service", "%s is not in the configuration's region %s: a gateway endpoint reaches its own region's S3 (%s)", s, v.c.Region, want)
+	default:
+		v.errf(path+".service", "a gateway endpoint's service is %s, got %q", want, s)
+	}
+	if e.Principal != "" {
+		v.errf(path+".principal", "gateway endpoints take no principal; requests are signed by the access keys under principals")
+	}
+	if len(e.SecurityGroups) > 0 {
+		v.errf(path+".security_groups", "gateway endpoints have no security groups; allow S3 in the clients' SG egress with destination_prefix_list: %s", S3PrefixList(v.c.Region))
+	}
+	if len(e.Interfaces) > 0 {
+		v.errf(path+".interfaces", "gateway endpoints have no network interfaces: clients reach S3 through their subnet's route table")
+	}
+	if e.VpcID == "" {
+		e.VpcID = DefaultVPCID(v.c.AccountID, v.c.Region)
+	} else if !strings.HasPrefix(e.VpcID, "vpc-") {
+		v.warnf(path+".vpc_id", "AWS VPC IDs look like vpc-0123456789abcdef0")
+	}
+}
+
+// s3 checks the S3 endpoint; gateways are the paths of gateway endpoints.
+func (v *validator) s3(gateways []string) {
+	s := &v.c.S3
+	if !s.Enabled() {
+		for _, p := range gateways {
+			v.errf(p+".type", "a gateway endpoint needs the S3 endpoint it leads to: set s3.listen (e.g. 127.0.0.1:9000)")
+		}
+		return
+	}
+	ap, err := netip.ParseAddrPort(s.Listen)
+	switch {
+	case err != nil:
+		v.errf("s3.listen", "must be ip:port (a real address such as 127.0.0.1:9000) or \"off\", got %q", s.Listen)
+	case ap.Port() == 0:
+		v.errf("s3.listen", "port 0: give the port clients connect to")
+	default:
+		v.socket("s3.listen", netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), "S3 endpoint")
+	}
+	if len(gateways) == 0 {
+		v.warnf("s3.listen", "no gateway endpoint (type: gateway) leads to it: every client gets no path")
+	}
+	v.s3Backend(s)
+}
+
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+func (v *validator) s3Backend(s *S3) {
+	if !s.Embedded() {
+		if u, err := url.Parse(s.Backend); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errf("s3.backend", "must be embedded or an http:// or https:// URL of an S3-compatible server, got %q", s.Backend)
+		}
+		if len(s.Buckets) > 0 {
+			v.warnf("s3.buckets", "buckets are created only in the embedded backend; create them in %s yourself", s.Backend)
+		}
+	}
+	seen := map[string]bool{}
+	for i, b := range s.Buckets {
+		p := idx("s3", "buckets", i)
+		switch {
+		case !bucketRE.MatchString(b) || strings.Contains(b, ".."):
+			v.errf(p, "%q is not an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)", b)
+		case seen[b]:
+			v.errf(p, "bucket %q is listed twice", b)
+		}
+		seen[b] = true
+	}
+}
+
+// routeTables checks the route tables and returns them by ID.
+func (v *validator) routeTables(gws map[string]*Endpoint) map[string]*RouteTable {
+	rts := map[string]*RouteTable{}
+	assoc := map[string]string{} // subnet → route table path
+	mainAt := ""
+	for i := range v.c.RouteTables {
+		rt, p := &v.c.RouteTables[i], idx("", "route_tables", i)
+		if v.declare(p, "route table", rt.ID, rts[rt.ID] != nil) {
+			rts[rt.ID] = rt
+			if !strings.HasPrefix(rt.ID, "rtb-") {
+				v.warnf(p+".id", "AWS route table IDs look like rtb-0123456789abcdef0")
+			}
+		}
+		if rt.Main && mainAt != "" {
+			v.errf(p+".main", "%s is already the main route table", mainAt)
+		} else if rt.Main {
+			mainAt = p
+		}
+		for j, s := range rt.Subnets {
+			sp := idx(p, "subnets", j)
+			switch {
+			case v.subnets[s] == nil:
+				v.errf(sp, "subnet %q is not defined", s)
+			case assoc[s] != "":
+				v.errf(sp, "subnet %s is already associated with %s (a subnet has one route table)", s, assoc[s])
+			default:
+				assoc[s] = p
+			}
+		}
+		v.routes(p, rt, gws)
+	}
+	return rts
+}
+
+func (v *validator) routes(path string, rt *RouteTable, gws map[string]*Endpoint) {
+	seen := map[string]bool{}
+	for i := range rt.Routes {
+		r, p := &rt.Routes[i], idx(path, "routes", i)
+		if pl, ok := v.prefixList(p+".prefix_list", r.PrefixList); ok {
+			r.PrefixList = pl
+			if seen[pl] {
+				v.errf(p+".prefix_list", "the route table already has a route to %s", pl)
+			}
+			seen[pl] = true
+		}
+		e := gws[r.GatewayEndpoint]
+		switch {
+		case r.GatewayEndpoint == "":
+			v.errf(p+".gateway_endpoint", "is required: the gateway endpoint (vpce-...) the route leads to")
+		case e == nil && v.eps[r.GatewayEndpoint]:
+			v.errf(p+".gateway_endpoint", "%s is an interface endpoint; routes lead to gateway endpoints (type: gateway)", r.GatewayEndpoint)
+		case e == nil:
+			v.errf(p+".gateway_endpoint", "gateway endpoint %q is not defined under endpoints", r.GatewayEndpoint)
+		case rt.ID != "" && !contains(e.RouteTables, rt.ID):
+			e.RouteTables = append(e.RouteTables, rt.ID)
+		}
+	}
+}
+
+// prefixList normalises a prefix list reference (s3, the service name or
+// the pl- ID) to the ID of S3's prefix list.
+func (v *validator) prefixList(path, ref string) (string, bool) {
+	id := S3PrefixList(v.c.Region)
+	switch ref {
+	case id, "s3", S3Service(v.c.Region):
+		return id, true
+	case "":
+		v.errf(path, "is required: s3 (%s, %s)", id, S3Service(v.c.Region))
+	default:
+		v.errf(path, "prefix list %q is not known: S3's prefix list in %s is %s (or write s3)", ref, v.c.Region, id)
+	}
+	return "", false
+}
+
+// associate adds the route of each route table a gateway endpoint names.
+func (v *validator) associate(path string, e *Endpoint, rts map[string]*RouteTable) {
+	pl := S3PrefixList(v.c.Region)
+	for i, id := range e.RouteTables {
+		rt, p := rts[id], idx(path, "route_tables", i)
+		switch {
+		case rt == nil:
+			v.errf(p, "route table %q is not defined under route_tables", id)
+		case contains(e.RouteTables[:i], id):
+			v.errf(p, "route table %s is listed twice", id)
+		case rt.Route(pl) == nil:
+			rt.Routes = append(rt.Routes, Route{PrefixList: pl, GatewayEndpoint: e.ID})
+		case rt.Route(pl).GatewayEndpoint != e.ID:
+			v.errf(p, "route table %s already routes %s (S3) to %s; a route table has one route per prefix list", id, pl, rt.Route(pl).GatewayEndpoint)
+		}
+	}
+	if len(e.RouteTables) == 0 {
+		v.warnf(path+".route_tables", "no route table leads to this gateway endpoint: no client can use it")
+	}
+}
+
+// prefixListRule checks an SG rule that names a prefix list.
+func (v *validator) prefixListRule(path string, r *SGRule, groupKey string) {
+	switch {
+	case groupKey != "destination_group":
+		v.errf(path+".destination_prefix_list", "prefix lists are emulated in egress rules only")
+	case r.CIDR.IsValid() || r.Group() != "":
+		v.errf(path, "give one of cidr, destination_group or destination_prefix_list")
+	default:
+		if id, ok := v.prefixList(path+".destination_prefix_list", r.DestinationPrefixList); ok {
+			r.DestinationPrefixList = id
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

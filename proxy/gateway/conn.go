@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/privlink/privlink/acl"
+	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
+)
+
+// gateListener admits a connection to the S3 endpoint only when the
+// client has a path (acl.GatewayPath): a client without one gets
+// deny_action and never reaches the HTTP server.
+type gateListener struct {
+	net.Listener
+	s *Server
+}
+
+// Accept returns the next admitted connection; denied ones are handled on
+// the way, and one bad peer never stops accepting.
+func (l *gateListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if gc := l.s.admit(c.(*net.TCPConn)); gc != nil {
+			return gc, nil
+		}
+	}
+}
+
+// gateConn is an admitted client connection: its entry in the connection
+// table, with TCP_INFO counters for the flow logs.
+type gateConn struct {
+	*net.TCPConn
+	s      *Server
+	client netip.AddrPort
+	ct     conntrack.Entry
+	st     conntrack.ConnStats
+	once   sync.Once
+}
+
+// Sockets gives the flow's client socket to conntrack.ConnStats.
+func (c *gateConn) Sockets() (client, target syscall.Conn) { return c.TCPConn, nil }
+
+// Close samples the final counters and removes the entry (writing its
+// last flow-log records) before the socket closes.
+func (c *gateConn) Close() error {
+	c.once.Do(func() {
+		c.st.Sample()
+		c.s.table.Remove(&c.ct)
+	})
+	return c.TCPConn.Close()
+}
+
+type connKey struct{}
+
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// admit decides a new connection with the current snapshot.
+func (s *Server) admit(c *net.TCPConn) *gateConn {
+	snap := s.snap.Load()
+	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	ep, rt := snap.route(client.Addr())
+	var v acl.Verdict
+	if snap.path == nil || !snap.path.Check(client, &v) {
+		s.deny(c, snap, ep, rt, client, &v)
+		return nil
+	}
+	gc := &gateConn{TCPConn: c, s: s, client: client}
+	gc.ct = conntrack.Entry{Client: client, Path: snap.tablePath(ep, rt.Subnet), Start: time.Now(), Stats: &gc.st}
+	gc.st.Src = gc
+	s.table.Insert(&gc.ct)
+	s.table.SetState(&gc.ct, conntrack.StateEstablished)
+	return gc
+}
+
+// deny applies deny_action to a connection without a path: reset answers
+// with an RST; drop (AWS: the packets go nowhere) holds it silent. The
+// denial counts in privlink_rejected_flows_total with its hop and, when
+// the client's own rules denied it, a REJECT flow-log record.
+func (s *Server) deny(c *net.TCPConn, snap *snapshot, ep *gwEndpoint, rt acl.GatewayRoute, client netip.AddrPort, v *acl.Verdict) {
+	hop := v.Denied
+	s.opts.Rejected.WithLabelValues(snap.service, hop.String()).Inc()
+	if by := v.DeniedBy(); by != nil {
+		if ce := s.log.Check(zap.DebugLevel, "S3 connection denied"); ce != nil {
+			ce.Write(zap.String("hop", hop.String()), zap.String("rule", by.RuleText()), zap.String("subnet", rt.Subnet))
+		}
+	}
+	e := &conntrack.Entry{Client: client, Path: snap.tablePath(ep, rt.Subnet), Start: time.Now()}
+	if fl := s.opts.FlowLog; fl != nil && ep != nil {
+		fl.Reject(e, conntrack.HopInterface, hop == acl.HopClientNACLIngressReturn)
+	}
+	if snap.cfg.DenyAction == config.DenyReset {
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	s.table.InsertAs(e, conntrack.StateDenied)
+	if !s.startHold(c) {
+		s.table.Remove(e)
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		s.hold(c)
+		s.table.Remove(e)
+	}()
+}
+
+// startHold registers a connection to hold; false when closing or full.
+func (s *Server) startHold(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || len(s.held) >= s.opts.MaxHeld {
+		if !s.closing {
+			s.log.Warn("too many denied S3 connections held silent; resetting this one instead", zap.Int("held", s.opts.MaxHeld))
+		}
+		return false
+	}
+	s.held[c] = struct{}{}
+	c.SetReadDeadline(time.Now().Add(s.opts.DenyHold)) // under s.mu: Shutdown's deadline comes after
+	s.wg.Add(1)
+	return true
+}
+
+// hold reads and discards what the client sends until it closes, the hold
+// ends or Shutdown ends it.
+func (s *Server) hold(c net.Conn) {
+	var buf [512]byte
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	delete(s.held, c)
+	s.mu.Unlock()
+	c.Close()
+}

@@ -1,0 +1,25 @@
+// Package gateway is privlink's S3 gateway endpoint (SPEC §14): an HTTP
+// front on the regional S3 address (s3.listen) that lets a client in only
+// when its subnet's route table leads to a gateway endpoint and its rules
+// allow the way (acl.GatewayPath), and then decides every request with that
+// endpoint's policy (acl/iampolicy) as S3 does behind a VPC endpoint
+// (FACTS.md "Gateway endpoints and endpoint policies"):
+//
+//   - the S3 action and resource ARN come from the method, path, query and
+//     headers, path-style and virtual-hosted-style (operation.go);
+//   - the principal from the SigV4 (or V2) access key, through
+//     config.Principals; an unknown key is anonymous;
+//   - the condition keys aws:SourceVpce, aws:SourceVpc, aws:VpcSourceIp,
+//     aws:PrincipalAccount and more; aws:SourceIp is never set, as through
+//     any VPC endpoint;
+//   - a denied request gets S3's 403 AccessDenied XML; an allowed one is
+//     forwarded to the backend — the embedded in-memory S3 or an
+//     S3-compatible server by URL — unchanged, and the response streamed
+//     back.
+//
+// A client without the route gets no path: deny_action (drop holds the
+// connection silent, reset answers with an RST). Connections show in the
+// connection table and the flow logs like interface traffic; decisions
+// count in privlink_policy_decisions_total{endpoint,decision}. Explain
+// answers offline what a request would get and which statement decides.
+package gateway

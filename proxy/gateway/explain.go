@@ -1,0 +1,216 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/privlink/privlink/acl"
+	"github.com/privlink/privlink/acl/iampolicy"
+	"github.com/privlink/privlink/config"
+)
+
+// Query asks what an S3 request through a gateway endpoint would get.
+type Query struct {
+	Action   string // e.g. s3:GetObject
+	Resource string // e.g. arn:aws:s3:::my-bucket/key ("" = *, arn:aws:s3:::* for s3:ListAllMyBuckets)
+	// From is the client (optional): its route decides the endpoint, its
+	// path is explained, and it is aws:VpcSourceIp. Port 0: any.
+	From netip.AddrPort
+	// Endpoint is the gateway endpoint (optional with From, or with only
+	// one gateway endpoint configured).
+	Endpoint string
+	// Principal is the caller's ARN, or AccessKey its access key ID (both
+	// empty: anonymous).
+	Principal string
+	AccessKey string
+}
+
+// Report is the answer: the path (with From), the request context, the
+// endpoint policy's verdict with the deciding statement, and what S3
+// would answer.
+type Report struct {
+	Endpoint  string               `json:"endpoint"`
+	Action    string               `json:"action"`
+	Resource  string               `json:"resource"`
+	Principal string               `json:"principal"`
+	Path      *acl.GatewayReport   `json:"path,omitempty"`
+	Context   map[string][]string  `json:"context"` // condition keys as AWS spells them
+	Policy    *iampolicy.Result    `json:"policy,omitempty"`
+	Deciding  string               `json:"deciding_statement"`
+	PolicyOf  string               `json:"policy_source"`
+	Allowed   bool                 `json:"allowed"`
+	Verdict   string               `json:"verdict"`
+	Answer    string               `json:"answer"` // what S3 answers a denied request ("" when allowed)
+	Statement *iampolicy.Statement `json:"-"`
+}
+
+// Errors of Explain about the query.
+var (
+	ErrNoEndpoint      = errors.New("gateway: no gateway endpoint")
+	ErrUnknownEndpoint = errors.New("gateway: unknown gateway endpoint")
+)
+
+// Explain answers a query offline against cfg (privlink explain --action).
+func Explain(cfg *config.Config, q Query) (*Report, error) {
+	s := New(cfg, Options{})
+	defer s.table.Close()
+	return s.Explain(q)
+}
+
+// Explain answers a query against the server's current configuration
+// (GET /v1/explain?action=...).
+func (s *Server) Explain(q Query) (*Report, error) {
+	snap := s.snap.Load()
+	if q.Action == "" {
+		return nil, errors.New("the action is required, e.g. s3:GetObject")
+	}
+	if q.Resource == "" {
+		q.Resource = "*"
+		if strings.EqualFold(q.Action, "s3:ListAllMyBuckets") {
+			q.Resource = ServiceResource
+		}
+	}
+	r := &Report{Action: q.Action, Resource: q.Resource, Principal: q.Principal}
+	if q.AccessKey != "" {
+		r.Principal = snap.cfg.Principals[q.AccessKey]
+	}
+	ep, err := s.explainEndpoint(snap, q, r)
+	if err != nil {
+		return nil, err
+	}
+	if ep == nil { // no route: the request never reaches S3
+		r.Verdict, r.Answer = "denied", "no path: the connection gets deny_action ("+string(snap.cfg.DenyAction)+")"
+		return r, nil
+	}
+	r.Endpoint, r.PolicyOf = ep.id, policySource(ep)
+	client := netip.Addr{}
+	if q.From.IsValid() {
+		client = q.From.Addr()
+	}
+	ctx := baseContext(ep, client, r.Principal, snap.cfg.Region, s.opts.Now())
+	r.Context = displayKeys(ctx)
+	res := ep.policy.Evaluate(&iampolicy.Request{Principal: r.Principal, Action: q.Action, Resource: q.Resource, Context: ctx}, iampolicy.EndpointPolicy)
+	r.Policy = &res
+	r.Deciding = "none: no statement allows the request (implicit deny)"
+	if res.Statement >= 0 {
+		r.Statement = &ep.policy.Statements[res.Statement]
+		r.Deciding = r.Statement.Name(res.Statement)
+	}
+	r.Allowed = res.Decision == iampolicy.Allowed && (r.Path == nil || r.Path.Allowed)
+	r.Verdict = map[bool]string{true: "allowed", false: "denied"}[r.Allowed]
+	if res.Decision != iampolicy.Allowed {
+		r.Answer = "403 AccessDenied: " + DenyMessage(r.Principal, snap.cfg.AccountID, Check{q.Action, q.Resource}, res.Decision)
+	} else if !r.Allowed {
+		r.Answer = "no path: the connection gets deny_action (" + string(snap.cfg.DenyAction) + ")"
+	}
+	return r, nil
+}
+
+// explainEndpoint picks the endpoint of a query and explains the path.
+func (s *Server) explainEndpoint(snap *snapshot, q Query, r *Report) (*gwEndpoint, error) {
+	if len(snap.endpoints) == 0 {
+		return nil, fmt.Errorf("%w is configured (endpoints[].type: gateway)", ErrNoEndpoint)
+	}
+	if q.From.IsValid() {
+		rep, err := acl.ExplainGateway(acl.Compile(snap.cfg), q.From.Addr(), q.From.Port())
+		if err != nil {
+			return nil, err
+		}
+		r.Path = rep
+		if q.Endpoint == "" {
+			return snap.endpoints[rep.Endpoint], nil
+		}
+	}
+	if q.Endpoint != "" {
+		ep := snap.endpoints[q.Endpoint]
+		if ep == nil {
+			return nil, fmt.Errorf("%w %q (gateway endpoints: %s)", ErrUnknownEndpoint, q.Endpoint, strings.Join(snap.endpointIDs(), ", "))
+		}
+		return ep, nil
+	}
+	if len(snap.endpoints) > 1 {
+		return nil, fmt.Errorf("%w named: give the endpoint or the client's address (gateway endpoints: %s)", ErrNoEndpoint, strings.Join(snap.endpointIDs(), ", "))
+	}
+	for _, ep := range snap.endpoints {
+		return ep, nil
+	}
+	return nil, nil
+}
+
+func (snap *snapshot) endpointIDs() []string {
+	var ids []string
+	for id := range snap.endpoints {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func policySource(ep *gwEndpoint) string {
+	switch {
+	case ep.file != "":
+		return ep.file
+	case len(ep.policy.Statements) == 1 && ep.policy.Version == "2008-10-17" && ep.policy.Statements[0].Principal != nil && ep.policy.Statements[0].Principal.Any:
+		return "default (full access)"
+	}
+	return "inline"
+}
+
+// keyNames spells the condition keys of baseContext as AWS does.
+var keyNames = []string{"aws:SourceVpce", "aws:SourceVpc", "aws:VpcSourceIp", "aws:SecureTransport", "aws:CurrentTime",
+	"aws:EpochTime", "aws:RequestedRegion", "aws:PrincipalArn", "aws:PrincipalAccount", "aws:PrincipalType", "aws:username"}
+
+func displayKeys(c iampolicy.Context) map[string][]string {
+	out := make(map[string][]string, len(c))
+	for k, v := range c {
+		name := k
+		for _, n := range keyNames {
+			if strings.EqualFold(n, k) {
+				name = n
+			}
+		}
+		out[name] = v
+	}
+	return out
+}
+
+// WriteText writes the report for people.
+func (r *Report) WriteText(w io.Writer) error {
+	ew := &bytes.Buffer{}
+	if r.Path != nil {
+		r.Path.WriteText(ew)
+		fmt.Fprintln(ew)
+	}
+	fmt.Fprintf(ew, "request: %s on %s by %s", r.Action, r.Resource, principalOrAnonymous(r.Principal))
+	if r.Endpoint == "" {
+		fmt.Fprintf(ew, "\nverdict: DENIED (%s)\n", r.Answer)
+		_, err := w.Write(ew.Bytes())
+		return err
+	}
+	fmt.Fprintf(ew, " through %s\n", r.Endpoint)
+	fmt.Fprintf(ew, "endpoint policy (%s):\n", r.PolicyOf)
+	for _, st := range r.Policy.Statements {
+		name := fmt.Sprintf("Statement[%d]", st.Index)
+		if st.Sid != "" {
+			name += fmt.Sprintf(" (Sid %q)", st.Sid)
+		}
+		fmt.Fprintf(ew, "  %-5s %s: %s\n", st.Effect, name, st.Reason)
+	}
+	decision := strings.ToUpper(strings.ReplaceAll(r.Policy.Decision.String(), "_", " "))
+	if r.Statement != nil {
+		fmt.Fprintf(ew, "decision: %s by %s (line %d)\n", decision, r.Deciding, r.Statement.Line)
+	} else {
+		fmt.Fprintf(ew, "decision: %s: no statement allows the request\n", decision)
+	}
+	fmt.Fprintf(ew, "verdict: %s\n", strings.ToUpper(r.Verdict))
+	if r.Answer != "" {
+		fmt.Fprintf(ew, "S3 answers: %s\n", r.Answer)
+	}
+	_, err := w.Write(ew.Bytes())
+	return err
+}

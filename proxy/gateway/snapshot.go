@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/privlink/privlink/acl"
+	"github.com/privlink/privlink/acl/iampolicy"
+	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
+)
+
+// snapshot is one configuration generation as the S3 front uses it,
+// compiled once and swapped atomically on reload: a connection and each
+// request read the snapshot current when they start.
+type snapshot struct {
+	cfg       *config.Config
+	path      *acl.GatewayPath // nil without an S3 endpoint
+	service   string           // com.amazonaws.<region>.s3
+	endpoints map[string]*gwEndpoint
+	// noRoute holds the connection-table paths of clients denied before
+	// any endpoint, by subnet ("" = in none).
+	noRoute map[string]*conntrack.Path
+}
+
+// gwEndpoint is a gateway endpoint: its policy, metrics and table paths.
+type gwEndpoint struct {
+	id, vpc   string
+	policy    *iampolicy.Policy
+	file      string // where the policy came from ("" inline or default)
+	decisions [3]prometheus.Counter
+	paths     map[string]*conntrack.Path // by client subnet
+}
+
+func (s *Server) compile(cfg *config.Config) *snapshot {
+	snap := &snapshot{cfg: cfg, path: acl.Compile(cfg).Gateway(), service: config.S3Service(cfg.Region),
+		endpoints: map[string]*gwEndpoint{}, noRoute: map[string]*conntrack.Path{}}
+	s3 := cfg.S3.Addr()
+	pathFor := func(endpoint, subnet, az string) *conntrack.Path {
+		return &conntrack.Path{Iface: s3, Endpoint: endpoint, Service: snap.service, AZ: az, Subnet: subnet}
+	}
+	snap.noRoute[""] = pathFor("", "", "")
+	for i := range cfg.Endpoints {
+		e := &cfg.Endpoints[i]
+		if !e.IsGateway() {
+			continue
+		}
+		ep := &gwEndpoint{id: e.ID, vpc: e.VpcID, policy: e.Policy.Effective(), file: e.Policy.File, paths: map[string]*conntrack.Path{}}
+		for d := range ep.decisions {
+			ep.decisions[d] = s.decisions.WithLabelValues(e.ID, iampolicy.Decision(d).String())
+		}
+		snap.endpoints[e.ID] = ep
+	}
+	for _, sn := range cfg.Subnets {
+		snap.noRoute[sn.ID] = pathFor("", sn.ID, sn.AZ)
+		for _, ep := range snap.endpoints {
+			ep.paths[sn.ID] = pathFor(ep.id, sn.ID, sn.AZ)
+		}
+	}
+	return snap
+}
+
+// route returns the gateway endpoint a client's traffic reaches (nil: no
+// route) and where it comes from.
+func (snap *snapshot) route(client netip.Addr) (*gwEndpoint, acl.GatewayRoute) {
+	if snap.path == nil {
+		return nil, acl.GatewayRoute{}
+	}
+	rt := snap.path.Route(client)
+	return snap.endpoints[rt.Endpoint], rt
+}
+
+// tablePath is the connection-table path of a client of ep (nil: denied
+// before any endpoint) in subnet.
+func (snap *snapshot) tablePath(ep *gwEndpoint, subnet string) *conntrack.Path {
+	if ep != nil {
+		if p := ep.paths[subnet]; p != nil {
+			return p
+		}
+	}
+	return snap.noRoute[subnet]
+}
+
+// decide evaluates every check of a request: the first that is not
+// allowed denies it.
+func (ep *gwEndpoint) decide(principal string, checks []Check, ctx iampolicy.Context) (Check, iampolicy.Decision, int) {
+	for _, c := range checks {
+		r := iampolicy.Request{Principal: principal, Action: c.Action, Resource: c.Resource, Context: ctx}
+		if d, i := ep.policy.Decide(&r, iampolicy.EndpointPolicy); d != iampolicy.Allowed {
+			return c, d, i
+		}
+	}
+	return Check{}, iampolicy.Allowed, -1
+}
+
+// DecisionCounter returns privlink_policy_decisions_total of an endpoint
+// and decision (tests, tools).
+func (s *Server) DecisionCounter(endpoint, decision string) prometheus.Counter {
+	return s.decisions.WithLabelValues(endpoint, decision)
+}
