@@ -94,6 +94,7 @@ func newRootCmd() *cobra.Command {
 		newExplainCmd(),
 		newConnsCmd(),
 		newLoadtestCmd(),
+		newHealthCmd(),
 	)
 	return root
 }
