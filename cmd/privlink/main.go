@@ -95,6 +95,7 @@ func newRootCmd() *cobra.Command {
 		newConnsCmd(),
 		newLoadtestCmd(),
 		newHostsCmd(),
+		newHealthCmd(),
 	)
 	return root
 }
