@@ -86,7 +86,7 @@ func parse(name string, data []byte, overrides []Override) (*Config, error) {
 	v.run()
 	c.Warnings = v.warns
 	if errs := slices.Concat(d.errs, v.errs); len(errs) > 0 {
-		slices.SortStableFunc(errs, byLine)
+		sortErrors(errs, name)
 		return nil, errs
 	}
 	return c, nil

@@ -106,14 +106,27 @@ func (v *validator) run() {
 	v.adminSocket()
 	v.ownTargets()
 	v.dns()
-	slices.SortStableFunc(v.errs, byLine)
-	slices.SortStableFunc(v.warns, byLine)
+	sortErrors(v.errs, v.c.Source)
+	sortErrors(v.warns, v.c.Source)
 }
 
 // secs writes a duration in seconds, the unit of AWS's limits.
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
 
-func byLine(a, b Error) int { return cmp.Compare(a.Line, b.Line) }
+// sortErrors orders errors by line, those of the configuration file (main)
+// first, then those of the files it names (endpoint policies), file by file.
+func sortErrors(errs []Error, main string) {
+	slices.SortStableFunc(errs, func(a, b Error) int {
+		return cmp.Or(cmp.Compare(btoi(a.File != main), btoi(b.File != main)), cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 var accountID = regexp.MustCompile(`^[0-9]{12}$`)
 

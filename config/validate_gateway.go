@@ -18,6 +18,9 @@ func (v *validator) gateways() {
 	var list []*Endpoint
 	for i := range v.c.Endpoints {
 		e, p := &v.c.Endpoints[i], idx("", "endpoints", i)
+		if v.unsure(p + ".type") {
+			continue // a type that did not decode: its other keys mean nothing yet
+		}
 		if !e.IsGateway() {
 			v.interfaceGatewayKeys(p, e)
 			continue
