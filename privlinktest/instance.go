@@ -84,7 +84,7 @@ func start(t testing.TB, topo any, opts []Option) (*Instance, error) {
 	}
 	cfg, err := configOf(topo, t.Name()+".yaml")
 	if err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	if in.blk, err = blocks.take(); err != nil {
 		return nil, err
@@ -102,6 +102,15 @@ func start(t testing.TB, topo any, opts []Option) (*Instance, error) {
 	in.srv, in.cfg = srv, cfg
 	in.mu.Unlock()
 	return in, nil
+}
+
+// invalid introduces the errors of a topology (a config.Errors).
+func invalid(err error) error {
+	var es config.Errors
+	if errors.As(err, &es) {
+		return fmt.Errorf("privlinktest: invalid topology:\n%w", err)
+	}
+	return err
 }
 
 // configOf reads a topology argument.
@@ -125,7 +134,7 @@ func (in *Instance) prepare(orig *config.Config, first bool) (*config.Config, er
 	cfg := deepCopy(orig)
 	mv := newMover(cfg, in.blk.prefix)
 	if err := mv.move(cfg); err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	in.kitListeners(cfg, first)
 	if err := in.serveBuiltins(cfg); err != nil {
@@ -306,7 +315,7 @@ func (tg *Target) String() string { return fmt.Sprintf("%s (%s)", tg.addr, tg.mo
 func (in *Instance) Reload(topo any) error {
 	cfg, err := configOf(topo, in.t.Name()+".yaml")
 	if err != nil {
-		return err
+		return invalid(err)
 	}
 	in.mu.Lock()
 	prevMover := in.mv

@@ -156,3 +156,22 @@ func TestAddr(t *testing.T) {
 		}
 	}
 }
+
+// Metric sums the matching series, and names the labels of a metric
+// asked for a label it does not have.
+func TestMetricLabels(t *testing.T) {
+	f := &fakeTB{}
+	var v, missing float64
+	out := f.run(func(tb testing.TB) {
+		in := Start(tb, twoAZ)
+		v = in.Metric("privlink_config_last_reload_successful", nil)
+		missing = in.Metric("privlink_no_such_metric", nil)
+		in.Metric("privlink_config_last_reload_successful", map[string]string{"service": serviceID})
+	})
+	if v != 1 || missing != 0 {
+		t.Errorf("reload gauge %v, unknown metric %v; want 1 and 0", v, missing)
+	}
+	if want := `privlinktest: metric privlink_config_last_reload_successful has no label "service" (its labels: [])`; out != want {
+		t.Errorf("report %q, want %q", out, want)
+	}
+}

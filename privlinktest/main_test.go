@@ -84,8 +84,8 @@ type fakeTB struct {
 	cleanups []func()
 }
 
-func (f *fakeTB) Helper()        {}
-func (f *fakeTB) Name() string   { return "TestFake" }
+func (f *fakeTB) Helper()      {}
+func (f *fakeTB) Name() string { return "TestFake" }
 func (f *fakeTB) Cleanup(fn func()) {
 	f.mu.Lock()
 	f.cleanups = append(f.cleanups, fn)

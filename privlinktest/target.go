@@ -194,9 +194,12 @@ func (tg *Target) serve(c *net.TCPConn) {
 
 // readHeader decodes the PROXY header at the start of br; nil without one.
 func readHeader(br *bufio.Reader) (*Header, error) {
+	if _, err := br.Peek(1); err != nil {
+		return nil, nil // closed before sending anything
+	}
 	h, err := proxyproto.Read(br)
 	switch {
-	case errors.Is(err, proxyproto.ErrNoProxyProtocol), errors.Is(err, io.EOF):
+	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("privlinktest: PROXY header: %w", err)
