@@ -12,17 +12,8 @@ import (
 	"syscall"
 )
 
-// Addresses. Every instance runs on a block of its own: a /18 of loopback
-// addresses (16,384 of them) taken from the range 127.16.0.0/12 (64
-// blocks), or from the range in the environment variable PRIVLINKTEST_NET
-// (a 127.x prefix of /18 or wider). A process takes blocks in turn from a
-// random starting block, and holds each with a lock socket (UDP, the
-// block's address .63.254 relative to its start, port 65535), so that
-// test binaries running at once (go test ./... runs packages in parallel)
-// skip the blocks another holds instead of colliding. Only addresses of
-// the test's block are used, plus 127.0.0.1:0 for the admin API.
-
-// BlockBits is the prefix length of an instance's block.
+// BlockBits is the prefix length of an instance's block of addresses
+// (see the package documentation, "Addresses").
 const BlockBits = 18
 
 // DefaultNet is the range blocks are taken from unless PRIVLINKTEST_NET

@@ -9,16 +9,7 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// Moving a topology into a block. A topology is written on addresses of
-// its own choosing (the README's 127.0.1.10, ...), all of its 127.x
-// addresses within one /18: the topology's net, the /18 of its first
-// address (127.0.0.0/18 for the usual 127.0.x.y). Start moves that /18 onto
-// the test's block, keeping every address's offset: 127.0.1.10 becomes
-// 127.16.1.10 on block 127.16.0.0/18, and a subnet or rule CIDR of /18 or
-// longer moves the same way. A wider 127.x CIDR that holds the whole
-// topology (127.0.0.0/16, "the VPC") becomes the block; 127.0.0.0/8 and
-// wider stay as written (they hold every block). Addresses outside 127/8
-// are left alone. A 127.x address outside the topology's net is an error.
+// Moving a topology onto a block: the rule is in doc.go ("Addresses").
 
 var loopback = netip.MustParsePrefix("127.0.0.0/8")
 
