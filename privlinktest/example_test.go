@@ -86,7 +86,10 @@ func ExampleInstance_Explain() {
 	ctx := context.Background()
 
 	in := privlinktest.Start(t, topology)
-	_, err := in.Dial(ctx, "vpce-0c1308d7312217abc", 8443, privlinktest.From("127.0.2.50"), privlinktest.InAZ("use1-az1"))
+	conn, err := in.Dial(ctx, "vpce-0c1308d7312217abc", 8443, privlinktest.From("127.0.2.50"), privlinktest.InAZ("use1-az1"))
+	if err == nil { // the RST may come right after the handshake
+		_, err = conn.Read(make([]byte, 1))
+	}
 	fmt.Println("reset:", errors.Is(err, syscall.ECONNRESET))
 
 	rep, err := in.Explain("127.0.2.50", "vpce-0c1308d7312217abc", 8443)
