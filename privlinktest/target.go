@@ -36,7 +36,8 @@ type Header struct {
 	// and listener port it connected to (PROXY command only).
 	Source, Destination netip.AddrPort
 	// EndpointID is the VPC endpoint ID of TLV 0xEA subtype 0x01 ("" when
-	// the header has none).
+	// the header has none, or its value is not an ID: go-proxyproto admits
+	// [A-Za-z0-9-] only; TLVs has it still).
 	EndpointID string
 	// TLVs are every TLV of the header, EndpointID's included.
 	TLVs []proxyproto.TLV
