@@ -67,3 +67,15 @@ func Validate(c *Config) error {
 	}
 	return nil
 }
+
+// NearestLine is the line of the key path, or of its nearest parent key
+// written in the file (a path validation derived, such as a list entry's
+// field the file omitted); 0 for a configuration built in Go.
+func (c *Config) NearestLine(path string) int {
+	for p := path; p != ""; p = parent(p) {
+		if l := c.lines[p]; l > 0 {
+			return l
+		}
+	}
+	return 0
+}

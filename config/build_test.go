@@ -126,3 +126,23 @@ func TestValidateErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestNearestLine(t *testing.T) {
+	c, err := Parse("lines.yaml", []byte(builtYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"services[0].load_balancer.nodes[0].ip": 12,
+		"services[0].load_balancer.nodes[0].az": 12, // omitted: its node's line
+		"endpoints[0]":                          20,
+		"vpc.enable_dns_support":                0,
+	} {
+		if got := c.NearestLine(path); got != want {
+			t.Errorf("NearestLine(%s) = %d, want %d", path, got, want)
+		}
+	}
+	if got := built().NearestLine("services[0].id"); got != 0 {
+		t.Errorf("NearestLine of a built config = %d", got)
+	}
+}

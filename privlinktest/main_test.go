@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,34 +19,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // twoAZ is privlink's default topology as a user writes it, with the
 // targets served by the kit and PROXY protocol v2 on.
-const twoAZ = `
-deny_action: reset
-subnets:
-  - {id: subnet-consumer-1a, az: use1-az1, cidr: 127.0.1.0/24}
-  - {id: subnet-consumer-1b, az: use1-az2, cidr: 127.0.2.0/24}
-  - {id: subnet-provider-1a, az: use1-az1, cidr: 127.0.10.0/24}
-  - {id: subnet-provider-1b, az: use1-az2, cidr: 127.0.11.0/24}
-security_groups:
-  - {id: sg-endpoint, ingress: [{protocol: tcp, ports: "8443", cidr: 127.0.1.0/24}]}
-services:
-  - id: vpce-svc-03d5ebb7d9579a2b3
-    load_balancer:
-      nodes: [{subnet: subnet-provider-1a, ip: 127.0.10.5}, {subnet: subnet-provider-1b, ip: 127.0.11.5}]
-      listeners: [{port: 8443, target_group: tg-app}]
-    target_groups:
-      - name: tg-app
-        port: 9443
-        proxy_protocol_v2: true
-        health_check: {enabled: false}
-        targets:
-          - {ip: 127.0.10.20, subnet: subnet-provider-1a, builtin: echo}
-          - {ip: 127.0.11.20, subnet: subnet-provider-1b, builtin: echo}
-endpoints:
-  - id: vpce-0c1308d7312217abc
-    service: vpce-svc-03d5ebb7d9579a2b3
-    security_groups: [sg-endpoint]
-    interfaces: [{subnet: subnet-consumer-1a, ip: 127.0.1.10}, {subnet: subnet-consumer-1b, ip: 127.0.2.10}]
-`
+var twoAZ = func() string {
+	b, err := os.ReadFile("testdata/two-az.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 const (
 	endpointID = "vpce-0c1308d7312217abc"
@@ -57,6 +37,16 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// eventually polls cond until it holds, for at most 20 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20s: %s", what)
+		}
+	}
 }
 
 // roundTrip writes msg on c, half-closes, and returns what came back.

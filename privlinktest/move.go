@@ -81,7 +81,7 @@ func (m *mover) hostPort(s string) string {
 func (m *mover) move(cfg *config.Config) error {
 	var errs config.Errors
 	bad := func(path string, what any) {
-		errs = append(errs, config.Error{File: cfg.Source, Line: lineOf(cfg, path), Path: path,
+		errs = append(errs, config.Error{File: cfg.Source, Line: cfg.NearestLine(path), Path: path,
 			Msg: fmt.Sprintf("%v is outside %s, the topology's /%d (the net of its first 127.x address) that privlinktest moves onto the test's own block; keep every 127.x address of a topology in one /%d, or use 127.0.0.0/8", what, m.from, BlockBits, BlockBits)})
 	}
 	walk(reflect.ValueOf(cfg).Elem(), "", func(v reflect.Value, path string) {
@@ -106,21 +106,6 @@ func (m *mover) move(cfg *config.Config) error {
 		return errs
 	}
 	return nil
-}
-
-// lineOf is the line of path, or of its nearest parent that has one.
-func lineOf(cfg *config.Config, path string) int {
-	for p := path; p != ""; {
-		if l := cfg.Line(p); l > 0 {
-			return l
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	return 0
 }
 
 var (
