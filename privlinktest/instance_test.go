@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/privlink/privlink/acl"
+	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
 )
 
@@ -174,5 +175,31 @@ func TestMetricLabels(t *testing.T) {
 	}
 	if want := `privlinktest: metric privlink_config_last_reload_successful has no label "service" (its labels: [])`; out != want {
 		t.Errorf("report %q, want %q", out, want)
+	}
+}
+
+// A *config.Config runs too, and the caller's stays as it was: Start
+// moves a copy.
+func TestStartConfig(t *testing.T) {
+	cfg, err := config.Parse("mine.yaml", []byte(twoAZ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Start(t, cfg)
+	if got := cfg.Endpoints[0].Interfaces[0].IP; got != netip.MustParseAddr("127.0.1.10") {
+		t.Errorf("the caller's config was moved: interface %s", got)
+	}
+	if got := in.Config().Endpoints[0].Interfaces[0].IP; got != in.IP("127.0.1.10") || !in.Block().Contains(got) {
+		t.Errorf("running interface %s, want %s", got, in.IP("127.0.1.10"))
+	}
+	if cfg.Services[0].TargetGroups[0].Targets[0].Builtin != config.BuiltinEcho {
+		t.Error("the caller's built-in target was changed")
+	}
+	c, err := in.Dial(ctxT(t), endpointID, 8443)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := roundTrip(t, c, "copy"); got != "copy" {
+		t.Errorf("echo = %q", got)
 	}
 }

@@ -77,8 +77,9 @@ func InAZ(az string) DialOption { return func(o *dialOptions) { o.az = az } }
 // Dial connects to endpoint's listener port (0 = its first) as a client
 // would, and t.Cleanup closes the connection. A denied client sees what
 // the topology's deny_action says: with reset, Dial or the first read
-// fails with "connection reset"; with drop (AWS's), the connection hangs
-// until ctx ends.
+// fails with "connection reset" (the RST may follow the handshake); with
+// drop (AWS's), the connection opens and stays silent: a read blocks until
+// its deadline.
 func (in *Instance) Dial(ctx context.Context, endpoint string, port uint16, opts ...DialOption) (*net.TCPConn, error) {
 	var o dialOptions
 	for _, f := range opts {

@@ -113,10 +113,14 @@ func TestReload(t *testing.T) {
 	in := Start(t, twoAZ)
 	next := strings.Replace(twoAZ, "listeners: [{port: 8443, target_group: tg-app}]", "listeners: [{port: 8443, target_group: tg-app}, {port: 8444, target_group: tg-app}]", 1)
 	next = strings.Replace(next, `ports: "8443"`, `ports: "8443-8444"`, 1)
+	next = strings.Replace(next, "          - {ip: 127.0.11.20,", "          - {ip: 127.0.11.21, subnet: subnet-provider-1b, builtin: sink}\n          - {ip: 127.0.11.20,", 1)
 	if err := in.Reload(next); err != nil {
 		t.Fatal(err)
 	}
-	c, err := in.Dial(ctxT(t), endpointID, 8444)
+	if m := in.Target("127.0.11.21:9443").Mode(); m != Sink || len(in.Targets()) != 3 {
+		t.Errorf("after reload: new target in mode %s, %d targets; want sink, 3", m, len(in.Targets()))
+	}
+	c, err := in.Dial(ctxT(t), endpointID, 8444) // az1: its node sends to 127.0.10.20 (echo) only
 	if err != nil {
 		t.Fatal(err)
 	}
