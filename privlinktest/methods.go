@@ -15,7 +15,9 @@ import (
 )
 
 // WaitHealthy waits until every registered target is healthy (targets of
-// groups without health checks are healthy at once). It polls the
+// groups without health checks are healthy at once); draining targets
+// (deregistered) and unused ones (in an AZ without a node) never will be,
+// and are not waited for. It polls the
 // instance's state, so nothing needs to sleep; when ctx ends first, the
 // error lists each target that is not healthy with its state and AWS
 // reason code.
@@ -38,7 +40,9 @@ func (in *Instance) WaitHealthy(ctx context.Context) error {
 func unhealthy(ts []proxy.TargetInfo) []string {
 	var out []string
 	for _, t := range ts {
-		if t.State != proxy.StateHealthy {
+		switch t.State {
+		case proxy.StateHealthy, proxy.StateDraining, proxy.StateUnused:
+		default:
 			out = append(out, fmt.Sprintf("%s %s %s (%s %s)", t.TargetGroup, t.Target, t.AZ, t.State, t.Reason))
 		}
 	}

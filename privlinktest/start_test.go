@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/privlink/privlink/proxy"
 )
 
 // A bad topology fails the test cleanly: every error as FILE:LINE: key:
@@ -133,6 +135,23 @@ func TestReload(t *testing.T) {
 	}
 	if _, err := in.Addr(endpointID, "", 8444); err != nil {
 		t.Errorf("after a refused reload: %v", err)
+	}
+	// Back to the first topology: 127.0.11.21 drains, and WaitHealthy does
+	// not wait for a target that is leaving.
+	if err := in.Reload(twoAZ); err != nil {
+		t.Fatal(err)
+	}
+	draining := false
+	for _, ti := range in.Server().Targets() {
+		draining = draining || (ti.Target.Addr() == in.IP("127.0.11.21") && ti.State == proxy.StateDraining)
+	}
+	if !draining {
+		t.Errorf("127.0.11.21 is not draining: %+v", in.Server().Targets())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := in.WaitHealthy(ctx); err != nil {
+		t.Error(err)
 	}
 }
 
