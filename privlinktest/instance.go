@@ -304,9 +304,6 @@ func (in *Instance) Targets() []*Target {
 	return append([]*Target(nil), in.targets...)
 }
 
-// String names a target in messages.
-func (tg *Target) String() string { return fmt.Sprintf("%s (%s)", tg.addr, tg.mode) }
-
 // Reload swaps in a new topology (the same forms Start takes), moved onto
 // the same block, as privlink's reload does: live connections stay. New
 // built-in targets start; those the topology drops keep serving until the

@@ -120,6 +120,9 @@ func (tg *Target) Addr() netip.AddrPort { return tg.addr }
 // Mode is the target's mode.
 func (tg *Target) Mode() Mode { return tg.mode }
 
+// String names a target in messages.
+func (tg *Target) String() string { return fmt.Sprintf("%s (%s)", tg.addr, tg.mode) }
+
 // Close stops listening, closes every open connection and waits for the
 // target's goroutines to end.
 func (tg *Target) Close() error {
