@@ -46,6 +46,10 @@ func newRunCmd() *cobra.Command {
 			for _, w := range cfg.Warnings {
 				log.Warn("configuration", zap.String("warning", w.Error()))
 			}
+			// Signals are caught before the server starts: a SIGHUP or
+			// SIGTERM during start-up is handled once it runs, not fatal.
+			sigs := catchSignals()
+			defer sigs.stop()
 			loader := func() (*config.Config, error) { return cf.load(cmd) }
 			srv, err := proxy.Start(cfg, proxy.Options{Logger: log, DialTimeout: dialTimeout, Loader: loader})
 			if err != nil {
@@ -65,7 +69,7 @@ func newRunCmd() *cobra.Command {
 					defer w.Close()
 				}
 			}
-			return waitAndShutdown(cmd.Context(), log, srv, drain)
+			return waitAndShutdown(cmd.Context(), log, srv, drain, sigs)
 		},
 	}
 	cf.register(cmd, true)
@@ -75,15 +79,28 @@ func newRunCmd() *cobra.Command {
 	return cmd
 }
 
+// runSignals are the signals privlink run acts on.
+type runSignals struct {
+	sig chan os.Signal // SIGINT, SIGTERM: drain, then stop
+	hup chan os.Signal // SIGHUP: reopen the flow log and reload
+}
+
+func catchSignals() runSignals {
+	s := runSignals{sig: make(chan os.Signal, 2), hup: make(chan os.Signal, 1)}
+	signal.Notify(s.sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(s.hup, syscall.SIGHUP)
+	return s
+}
+
+func (s runSignals) stop() {
+	signal.Stop(s.sig)
+	signal.Stop(s.hup)
+}
+
 // waitAndShutdown blocks until SIGINT/SIGTERM, then drains; a second signal
 // closes at once.
-func waitAndShutdown(ctx context.Context, log *zap.Logger, srv *proxy.Server, drain time.Duration) error {
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func waitAndShutdown(ctx context.Context, log *zap.Logger, srv *proxy.Server, drain time.Duration, sigs runSignals) error {
+	sig, hup := sigs.sig, sigs.hup
 wait:
 	for {
 		select {
