@@ -66,6 +66,9 @@ type Entry struct {
 	// Why is set on a denied or failed entry before it enters that state:
 	// the hop and rule that denied it, or why its target was not reached.
 	Why *Cause
+	// Fault is the ID of the fault that affected the connection (SPEC
+	// §11), set before the event that shows it.
+	Fault string
 
 	state      atomic.Int32
 	t          *Table // set while in the table; guarded by the shard lock
@@ -109,6 +112,8 @@ type View struct {
 	Hop    string `json:"hop,omitempty"`
 	Rule   string `json:"rule,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Fault names the fault that affected the connection, if any.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Cause says why a connection went no further. A denied one: Hop is the
@@ -143,6 +148,7 @@ func (e *Entry) view(s Sample) View {
 	if w := e.Why; w != nil {
 		v.Hop, v.Rule, v.Reason = w.Hop, w.Rule, w.Reason
 	}
+	v.Fault = e.Fault
 	return v
 }
 

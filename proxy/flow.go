@@ -31,8 +31,11 @@ type flow struct {
 	// recheck: a reload's NACLs are to be applied to the flow, by
 	// recheckFlows once it is relayed, else by established (recheck.go).
 	recheck atomic.Bool
-	denied  bool                   // deny ran: the flow left privlink_active_flows
-	dialing atomic.Pointer[socket] // the target socket while its connect is in progress
+	// targetReset: a target_reset fault cut the flow (its RSTs count as
+	// the target's, not the load balancer's).
+	targetReset atomic.Bool
+	denied      bool                   // deny ran: the flow left privlink_active_flows
+	dialing     atomic.Pointer[socket] // the target socket while its connect is in progress
 
 	// ct is the flow in the connection table: the client (Client), the
 	// target (Target), the node's port (Node), the start (Start).
@@ -47,6 +50,9 @@ func (f *flow) serve(client *socket) {
 	r := f.r
 	r.zone.newFlows.Inc()
 	r.zone.active.Inc()
+	if fs := f.s.faults.active.Load(); fs != nil && f.faultAtAccept(*fs, client) {
+		return
+	}
 	if !r.ep.available.Load() {
 		f.deniedState()
 		f.deny(client, hopEndpointState)
@@ -86,6 +92,9 @@ func (f *flow) established(client, target *socket) {
 	}
 	f.A, f.B, f.Owner = client, target, f
 	f.IdleTimeout = f.r.listener.IdleTimeout.D()
+	if fs := f.s.faults.active.Load(); fs != nil {
+		f.faultAtStart(*fs)
+	}
 	f.st = conntrack.ConnStats{Src: &f.Flow}
 	f.ct.Stats = &f.st
 	f.s.table.Insert(&f.ct)
@@ -125,6 +134,11 @@ func (f *flow) deny(client *socket, hop string) {
 	if ce := f.s.log.Check(zap.DebugLevel, "flow denied"); ce != nil {
 		ce.Write(zap.String("service", r.serviceID), zap.String("endpoint", r.endpointID), zap.String("hop", hop))
 	}
+	f.denyAction(client)
+}
+
+// denyAction answers a denied connection as deny_action says.
+func (f *flow) denyAction(client *socket) {
 	if f.s.top.Load().cfg.DenyAction != config.DenyReset {
 		// Held off the loop: the hold waits in Go's netpoller.
 		go func() {
@@ -170,6 +184,9 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 	}
 	f.ct.Node = netip.AddrPortFrom(f.r.node, port)
 	if !f.providerAllows(client, port) {
+		return
+	}
+	if fs := f.s.faults.active.Load(); fs != nil && f.faultAtDial(*fs, client, t0) {
 		return
 	}
 	target, pending, err := f.s.startDial(f.ct.Node, f.ct.Target)
@@ -341,7 +358,11 @@ func (f *flow) FlowDone(rf *relay.Flow) {
 	case relay.ErrResetB:
 		svc.targetResets.Inc()
 	case relay.ErrTerminated:
-		svc.elbResets.Inc()
+		if f.targetReset.Load() { // a target_reset fault: the target sent it
+			svc.targetResets.Inc()
+		} else {
+			svc.elbResets.Inc()
+		}
 	}
 	f.t.removeFlow(f)
 	f.s.table.Remove(&f.ct)

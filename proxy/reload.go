@@ -144,6 +144,7 @@ func (s *Server) reload(cfg *config.Config) error {
 		s.notifier.SetSubscriptions(subscriptions(cfg))
 	}
 	s.apply(top)
+	s.loadFaults(top.cfg)
 	if old.cfg.FlowLogs != cfg.FlowLogs {
 		s.log.Warn("flow_logs changed: flow logs keep their settings until restart")
 	}

@@ -1,0 +1,398 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
+)
+
+const svcID = "vpce-svc-03d5ebb7d9579a2b3"
+
+// denyReset makes the lab answer denials (and an az_outage) with an RST.
+var denyReset = []string{`admin: {listen: "off"}`, "admin: {listen: \"off\"}\ndeny_action: reset"}
+
+// addFault adds f to the lab's server or fails the test.
+func (l *lab) addFault(f config.Fault) FaultInfo {
+	l.t.Helper()
+	fi, err := l.srv.AddFault(f)
+	if err != nil {
+		l.t.Fatalf("AddFault: %v", err)
+	}
+	return fi
+}
+
+// newFault returns a fault of kind with toxicity 1 and scope sc.
+func newFault(kind config.FaultKind, sc config.FaultScope) config.Fault {
+	f := config.NewFault(kind)
+	f.Scope = sc
+	return f
+}
+
+// echoes dials az's interface ("1.10", "2.10") as client and checks an echo.
+func (l *lab) echoes(client, iface string) error {
+	c, err := l.tryDial(client, iface)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return echo(l.t, c, "ping")
+}
+
+func TestFaultAPI(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData).start()
+	base := l.admin()
+	tests := []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"unknown field", `{"kind":"latency","latency":"1s","lag":"2s"}`, 400, `unknown field "lag"`},
+		{"bad kind", `{"kind":"teleport"}`, 400, `field "kind": unknown fault kind "teleport"`},
+		{"bad duration", `{"kind":"latency","latency":"soon"}`, 400, `field "latency": invalid duration "soon"`},
+		{"wrong type", `{"kind":"bandwidth","rate_kbps":"fast"}`, 400, `field "rate_kbps"`},
+		{"field check", `{"kind":"az_outage","scope":{"az":"use1-az7"}}`, 400, `scope.az: no subnet or node is in AZ "use1-az7"`},
+		{"two values", `{"kind":"latency","latency":"1s"} {}`, 400, "more than one JSON value"},
+		{"created", `{"id":"slow","kind":"latency","scope":{"service":"` + svcID + `"},"direction":"to_client","latency":"200ms","jitter":"20ms","toxicity":1}`, 201, `"id": "slow"`},
+		{"conflict", `{"id":"slow","kind":"latency","latency":"1s"}`, 409, `fault "slow" exists`},
+		{"id filled", `{"kind":"az_outage","scope":{"az":"use1-az2"},"duration":"30s"}`, 201, `"id": "az_outage-1"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := post(t, base+"/v1/faults", tt.body)
+			var e struct{ Error string }
+			if json.Unmarshal([]byte(body), &e) == nil && e.Error != "" {
+				body = e.Error
+			}
+			if code != tt.code || !strings.Contains(body, tt.want) {
+				t.Fatalf("POST %s: %d %s, want %d containing %q", tt.body, code, body, tt.code, tt.want)
+			}
+		})
+	}
+	if fs := l.srv.Faults(); len(fs) != 2 || fs[0].State != FaultActive || fs[1].EndsAt == nil {
+		t.Fatalf("faults = %+v, want slow and az_outage-1 active, the second with an end", fs)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, base+"/v1/faults/slow", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d, want 204", resp.StatusCode)
+	}
+	if err := l.srv.RemoveFault("slow"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second remove: %v, want ErrNotFound", err)
+	}
+	if code, body := post(t, base+"/v1/faults/az_outage-1", ""); code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST on a fault: %d %s, want 405", code, body)
+	}
+}
+
+// The Go API names the field at fault.
+func TestAddFaultErrorsNameTheField(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData).start()
+	f := newFault(config.FaultLatency, config.FaultScope{})
+	_, err := l.srv.AddFault(f)
+	if !errors.Is(err, ErrInvalidFault) || !strings.Contains(err.Error(), "latency: is required for latency") {
+		t.Fatalf("AddFault without latency: %v", err)
+	}
+}
+
+// An AZ outage with deny_action reset: the AZ's interface resets new
+// connections, its live flows are cut, and a client that retries on the
+// other AZ's interface gets through. Removing the fault restores the AZ.
+func TestFaultAZOutageReset(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, denyReset...)
+	l.echoTarget("10.20", false)
+	l.echoTarget("11.20", false)
+	l.start()
+	live := l.dial("1.50", "1.10")
+	if err := echo(t, live, "before"); err != nil {
+		t.Fatal(err)
+	}
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	if err := resetSeen(live, nil); err != nil {
+		t.Fatalf("live flow through the AZ: %v", err)
+	}
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatalf("new connection to the AZ's interface: %v", err)
+	}
+	if err := l.echoes("1.50", "2.10"); err != nil { // the client retries on the other AZ
+		t.Fatalf("other AZ: %v", err)
+	}
+	if fi, _ := l.srv.Fault("az_outage-1"); fi.Flows != 2 {
+		t.Fatalf("fault counted %d flows, want 2 (one cut, one refused)", fi.Flows)
+	}
+	if err := l.srv.RemoveFault("az_outage-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.echoes("1.50", "1.10"); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+}
+
+// With deny_action drop (AWS), the AZ's interface answers nothing: the
+// client times out and moves to the other AZ; the denial shows in the
+// connection events naming the fault, and no flow-log record is written.
+func TestFaultAZOutageSilent(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.echoTarget("11.20", false)
+	l.start()
+	evs := l.streamEvents()
+	l.addFault(config.Fault{ID: "az1-down", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1"}, Toxicity: 1})
+	c, err := l.tryDial("1.50", "1.10")
+	if err == nil {
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err = c.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read through the AZ in an outage: %v, want a timeout (silence)", err)
+		}
+	}
+	if v := nextEvent(t, evs, conntrack.EventDenied); v.Fault != "az1-down" || v.Hop != hopFault {
+		t.Fatalf("denied event %+v, want fault az1-down at hop fault", v)
+	}
+	if err := l.echoes("1.50", "2.10"); err != nil {
+		t.Fatalf("other AZ: %v", err)
+	}
+}
+
+// A black-holed target: flows to it fail after the dial timeout, its
+// health checks time out until it is unhealthy (NLB reports
+// Target.FailedHealthChecks, "Request timed out"), and new flows go to the
+// healthy target.
+func TestFaultTargetBlackhole(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, fastHealth("")...)
+	l.echoTarget("10.20", false)
+	b := l.echoTarget("10.21", false)
+	l.start()
+	a := l.addr("10.20")
+	l.waitState(netipAP(a, 9443), StateHealthy, 3*time.Second)
+	l.waitState(b.addr, StateHealthy, 3*time.Second)
+	l.addFault(newFault(config.FaultTargetBlackhole, config.FaultScope{Target: netipAP(a, 9443)}))
+	l.waitState(netipAP(a, 9443), StateUnhealthy, 3*time.Second)
+	if st := l.targetState(netipAP(a, 9443)); st.Reason != ReasonFailedHealth || !strings.Contains(st.Description, "Request timed out") {
+		t.Fatalf("black-holed target: %+v, want %s / Request timed out", st, ReasonFailedHealth)
+	}
+	for i := range 5 {
+		if err := l.echoes("1.50", "1.10"); err != nil {
+			t.Fatalf("flow %d after the target turned unhealthy: %v", i, err)
+		}
+	}
+}
+
+// A flow that picks a black-holed target waits out the dial timeout and is
+// reset; the failed event says timeout and names the fault.
+func TestFaultTargetBlackholeDial(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.start()
+	evs := l.streamEvents()
+	l.addFault(config.Fault{ID: "bh", Kind: config.FaultTargetBlackhole, Scope: config.FaultScope{TargetGroup: "tg"}, Toxicity: 1})
+	t0 := time.Now()
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 2*time.Second {
+		t.Fatalf("reset after %s, want the dial timeout (2s) first", d)
+	}
+	if v := nextEvent(t, evs, conntrack.EventFailed); v.Reason != conntrack.ReasonTimeout || v.Fault != "bh" {
+		t.Fatalf("failed event %+v, want reason timeout naming fault bh", v)
+	}
+}
+
+// target_reset: new connections are refused by the target (client RST,
+// a target reset), live flows are reset and counted as the target's.
+func TestFaultTargetReset(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	live := l.dial("1.50", "1.10")
+	if err := echo(t, live, "x"); err != nil {
+		t.Fatal(err)
+	}
+	before := l.metric(l.svcMetrics().targetResets)
+	l.addFault(newFault(config.FaultTargetReset, config.FaultScope{Target: netipAP(l.addr("10.20"), 9443)}))
+	if err := resetSeen(live, nil); err != nil {
+		t.Fatalf("live flow: %v", err)
+	}
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatalf("new flow: %v", err)
+	}
+	waitFor(t, func() bool { return l.metric(l.svcMetrics().targetResets)-before == 2 }, "two target resets")
+	if err := l.srv.RemoveFault("target_reset-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.echoes("1.50", "1.10"); err != nil {
+		t.Fatalf("after removing the fault: %v", err)
+	}
+}
+
+// node_reset_all resets every live flow through the node (ELB resets);
+// flows through the other node go on.
+func TestFaultNodeResetAll(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.echoTarget("11.20", false)
+	l.start()
+	a1, a2, b := l.dial("1.50", "1.10"), l.dial("1.51", "1.10"), l.dial("2.50", "2.10")
+	for _, c := range []*net.TCPConn{a1, a2, b} {
+		if err := echo(t, c, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.metric(l.svcMetrics().elbResets)
+	fi := l.addFault(newFault(config.FaultNodeResetAll, config.FaultScope{Node: l.addr("10.5")}))
+	for _, c := range []*net.TCPConn{a1, a2} {
+		if err := resetSeen(c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := echo(t, b, "still"); err != nil {
+		t.Fatalf("flow through the other node: %v", err)
+	}
+	waitFor(t, func() bool { return l.metric(l.svcMetrics().elbResets)-before == 2 }, "two ELB resets")
+	if fi, _ = l.srv.Fault(fi.ID); fi.Flows != 2 {
+		t.Fatalf("fault counted %d flows, want 2", fi.Flows)
+	}
+}
+
+// port_budget shrinks the pool at once: with one port, a second
+// connection while the first lives is a port allocation error.
+func TestFaultPortBudget(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	f := newFault(config.FaultPortBudget, config.FaultScope{TargetGroup: "tg"})
+	f.Budget = 1
+	l.addFault(f)
+	first := l.dial("1.50", "1.10")
+	if err := echo(t, first, "x"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.tryDial("1.51", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatalf("second connection with a budget of 1: %v", err)
+	}
+	target := netipAP(l.addr("10.20"), 9443).String()
+	if n := l.metric(l.srv.m.portErrors.WithLabelValues(svcID, target)); n != 1 {
+		t.Fatalf("port allocation errors = %v, want 1", n)
+	}
+}
+
+// idle_timeout overrides the listener's: the flow expires and the next
+// side that sends gets an RST.
+func TestFaultIdleTimeout(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	f := newFault(config.FaultIdleTimeout, config.FaultScope{Listener: 8443})
+	f.IdleTimeout = config.Duration(300 * time.Millisecond)
+	l.addFault(f)
+	c := l.dial("1.50", "1.10")
+	if err := echo(t, c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		vs := l.srv.table.Snapshot(conntrack.Filter{}, nil)
+		return len(vs) == 1 && vs[0].State == conntrack.StateExpired
+	}, "the flow to expire")
+	c.Write([]byte("late"))
+	if err := resetSeen(c, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// toxicity 0.5 affects about half of 400 flows (binomial: σ = 10, the
+// bounds are 6σ away) and the count in /v1/faults matches what the
+// clients saw.
+func TestFaultToxicity(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	f := newFault(config.FaultTargetReset, config.FaultScope{TargetGroup: "tg"})
+	f.Toxicity = 0.5
+	fi := l.addFault(f)
+	reset := 0
+	for i := range 400 {
+		c, err := l.tryDial("1.50", "1.10")
+		if err == nil {
+			err = echo(t, c, "x")
+			c.Close()
+		}
+		switch {
+		case err == nil:
+		case isConnReset(err):
+			reset++
+		default:
+			t.Fatalf("flow %d: %v", i, err)
+		}
+	}
+	if reset < 140 || reset > 260 {
+		t.Fatalf("%d of 400 flows reset with toxicity 0.5, want 140-260", reset)
+	}
+	if fi, _ = l.srv.Fault(fi.ID); fi.Flows != uint64(reset) {
+		t.Fatalf("fault counted %d flows, the clients saw %d resets", fi.Flows, reset)
+	}
+}
+
+// A fault starts after start_after and ends after duration; in between it
+// acts, before and after it does not.
+func TestFaultSchedule(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	f := newFault(config.FaultTargetReset, config.FaultScope{TargetGroup: "tg"})
+	f.StartAfter, f.Duration = config.Duration(400*time.Millisecond), config.Duration(600*time.Millisecond)
+	added := time.Now()
+	fi := l.addFault(f)
+	if fi.State != FaultPending {
+		t.Fatalf("state %s, want pending", fi.State)
+	}
+	if err := l.echoes("1.50", "1.10"); err != nil && time.Since(added) < 400*time.Millisecond {
+		t.Fatalf("before start_after: %v", err)
+	}
+	waitFor(t, func() bool { fi, _ = l.srv.Fault(fi.ID); return fi.State == FaultActive }, "the fault to start")
+	if fi.StartedAt.Sub(added) < 400*time.Millisecond || fi.EndsAt.Sub(*fi.StartedAt) != 600*time.Millisecond {
+		t.Fatalf("started %s after adding, ends %s after starting; want ≥400ms and 600ms", fi.StartedAt.Sub(added), fi.EndsAt.Sub(*fi.StartedAt))
+	}
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil && time.Since(*fi.StartedAt) < 600*time.Millisecond {
+		t.Fatalf("while active: %v", err)
+	}
+	waitFor(t, func() bool { fi, _ = l.srv.Fault(fi.ID); return fi.State == FaultEnded }, "the fault to end")
+	if err := l.echoes("1.50", "1.10"); err != nil {
+		t.Fatalf("after the fault ended: %v", err)
+	}
+	if n := l.metric(l.srv.faults.activeG.WithLabelValues("target_reset")); n != 0 {
+		t.Fatalf("privlink_faults_active{kind=target_reset} = %v after the end, want 0", n)
+	}
+}
+
+// Faults declared in the configuration start with the server.
+func TestFaultFromConfig(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, `dns: {listen: "off"}`,
+		"dns: {listen: \"off\"}\nfaults: [{id: cfg-reset, kind: target_reset, scope: {target_group: tg}}]")
+	l.echoTarget("10.20", false)
+	l.start()
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatal(err)
+	}
+	if fs := l.srv.Faults(); len(fs) != 1 || fs[0].Source != "config" || fs[0].Flows != 1 {
+		t.Fatalf("faults %+v, want cfg-reset from config with 1 flow", fs)
+	}
+}
+
+func netipAP(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
