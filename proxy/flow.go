@@ -31,17 +31,18 @@ type flow struct {
 	// recheck: a reload's NACLs are to be applied to the flow, by
 	// recheckFlows once it is relayed, else by established (recheck.go).
 	recheck atomic.Bool
-	// targetReset: a target_reset fault cut the flow (its RSTs count as
-	// the target's, not the load balancer's).
-	targetReset atomic.Bool
-	denied      bool                   // deny ran: the flow left privlink_active_flows
-	dialing     atomic.Pointer[socket] // the target socket while its connect is in progress
+	denied  bool                   // deny ran: the flow left privlink_active_flows
+	dialing atomic.Pointer[socket] // the target socket while its connect is in progress
 
 	// ct is the flow in the connection table: the client (Client), the
 	// target (Target), the node's port (Node), the start (Start).
 	ct   conntrack.Entry
 	st   conntrack.ConnStats // its live counters
 	pool *conntrack.Pool     // the node's port pool towards the target
+
+	// targetReset: a target_reset fault cut the flow (its RSTs count as
+	// the target's, not the load balancer's).
+	targetReset atomic.Bool
 }
 
 // serve runs the pipeline of SPEC §4 for one accepted connection, up to
