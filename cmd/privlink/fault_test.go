@@ -41,8 +41,8 @@ func TestFaultCommands(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	admin := srv.AdminAddr()
 	steps := []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{[]string{"fault", "ls", "--admin", admin}, 0, "(no faults)", ""},
