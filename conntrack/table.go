@@ -66,9 +66,6 @@ type Entry struct {
 	// Why is set on a denied or failed entry before it enters that state:
 	// the hop and rule that denied it, or why its target was not reached.
 	Why *Cause
-	// Fault is the ID of the fault that affected the connection (SPEC
-	// §11), set before the event that shows it.
-	Fault string
 
 	state      atomic.Int32
 	t          *Table // set while in the table; guarded by the shard lock
@@ -123,8 +120,12 @@ type View struct {
 // "endpoint pendingAcceptance"). A failed one: Reason is what happened to
 // the dial (refused, reset, timeout, unreachable, error) or before it
 // (port_allocation, no_target).
+//
+// Fault is the ID of the fault that affected the connection (SPEC §11);
+// a forwarded connection a fault affected carries a Cause with only it.
 type Cause struct {
 	Hop, Rule, Reason string
+	Fault             string
 }
 
 // Failure reasons of a failed connection (Cause.Reason).
@@ -146,9 +147,9 @@ func (e *Entry) view(s Sample) View {
 		Start: e.Start, LastActivity: s.LastActivity, ClientSide: s.Client, TargetSide: s.Target,
 	}
 	if w := e.Why; w != nil {
-		v.Hop, v.Rule, v.Reason = w.Hop, w.Rule, w.Reason
+		v.Hop, v.Rule, v.Reason, v.Fault = w.Hop, w.Rule, w.Reason, w.Fault
 	}
-	v.Fault = e.Fault
+
 	return v
 }
 

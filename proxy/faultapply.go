@@ -79,8 +79,7 @@ func (f *flow) faultAtAccept(fs []*fault, client *socket) bool {
 		f.s.faults.hit(ft, 1)
 		f.denied = true
 		f.r.zone.active.Dec()
-		f.ct.Fault = ft.spec.ID
-		f.ct.Why = &conntrack.Cause{Hop: hopFault, Rule: "fault " + ft.spec.ID + " (az_outage)"}
+		f.ct.Why = &conntrack.Cause{Hop: hopFault, Rule: "fault " + ft.spec.ID + " (az_outage)", Fault: ft.spec.ID}
 		f.s.table.InsertAs(&f.ct, conntrack.StateDenied)
 		f.denyAction(client)
 		return true
@@ -98,7 +97,7 @@ func (f *flow) faultAtDial(fs []*fault, client *socket, t0 time.Time) bool {
 			continue
 		}
 		f.s.faults.hit(ft, 1)
-		f.ct.Fault = ft.spec.ID
+		f.ct.Why = &conntrack.Cause{Fault: ft.spec.ID}
 		if k == config.FaultTargetReset {
 			f.dialed(client, nil, dialError(f.ct.Node, f.ct.Target, os.NewSyscallError("connect", syscall.ECONNREFUSED)), maxPortTries, t0)
 			return true
@@ -129,7 +128,7 @@ func (f *flow) faultAtStart(fs []*fault) {
 			continue
 		}
 		f.s.faults.hit(ft, 1)
-		f.ct.Fault = ft.spec.ID
+		f.ct.Why = &conntrack.Cause{Fault: ft.spec.ID}
 		if k == config.FaultIdleTimeout {
 			f.IdleTimeout = ft.spec.IdleTimeout.D()
 			continue
@@ -255,7 +254,7 @@ func (s *Server) cutFlows(ft *fault, match func(*flow) bool, mode cutMode) []*fl
 				silenced = append(silenced, f)
 				continue
 			case cutTargetReset:
-				f.targetReset.Store(true)
+				s.faults.markByTarget(f)
 			}
 			f.terminate()
 		}
@@ -267,8 +266,28 @@ func (s *Server) cutFlows(ft *fault, match func(*flow) bool, mode cutMode) []*fl
 	return silenced
 }
 
-// silence stops forwarding a live flow without a word to either peer.
-func (f *flow) silence() { f.Expire() }
+// markByTarget records that a target_reset fault cuts f: its RSTs are the
+// target's (tcp_target_resets_total), not the load balancer's.
+func (r *faultRegistry) markByTarget(f *flow) {
+	r.targetMu.Lock()
+	defer r.targetMu.Unlock()
+	if r.targetCut == nil {
+		r.targetCut = map[*flow]struct{}{}
+	}
+	r.targetCut[f] = struct{}{}
+	r.nTargetCut.Store(int32(len(r.targetCut)))
+}
 
-// addToxic makes the relay apply a stream toxic to the flow.
-func (f *flow) addToxic(*config.Fault) {}
+// byTarget reports (once) whether a target_reset fault cut f; a flow's end
+// pays one atomic load when none did.
+func (r *faultRegistry) byTarget(f *flow) bool {
+	if r.nTargetCut.Load() == 0 {
+		return false
+	}
+	r.targetMu.Lock()
+	defer r.targetMu.Unlock()
+	_, ok := r.targetCut[f]
+	delete(r.targetCut, f)
+	r.nTargetCut.Store(int32(len(r.targetCut)))
+	return ok
+}

@@ -63,6 +63,11 @@ type faultRegistry struct {
 	// active is what the data path reads: nil while no fault is active.
 	active atomic.Pointer[[]*fault]
 
+	// targetCut are live flows a target_reset fault cut (byTarget).
+	targetMu   sync.Mutex
+	targetCut  map[*flow]struct{}
+	nTargetCut atomic.Int32
+
 	activeG *prometheus.GaugeVec   // privlink_faults_active{kind}
 	flowsC  *prometheus.CounterVec // privlink_fault_flows_total{kind}
 }

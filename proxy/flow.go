@@ -39,10 +39,6 @@ type flow struct {
 	ct   conntrack.Entry
 	st   conntrack.ConnStats // its live counters
 	pool *conntrack.Pool     // the node's port pool towards the target
-
-	// targetReset: a target_reset fault cut the flow (its RSTs count as
-	// the target's, not the load balancer's).
-	targetReset atomic.Bool
 }
 
 // serve runs the pipeline of SPEC §4 for one accepted connection, up to
@@ -238,7 +234,11 @@ func (f *flow) await(client, target *socket, try int, t0 time.Time) {
 // client's RST; a flow terminated meanwhile ends with an RST (an ELB reset).
 func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) {
 	if f.killed.Load() {
-		f.r.svc.elbResets.Inc()
+		if f.s.faults.byTarget(f) {
+			f.r.svc.targetResets.Inc()
+		} else {
+			f.r.svc.elbResets.Inc()
+		}
 		f.end(client, target)
 		return
 	}
@@ -338,6 +338,7 @@ func (f *flow) end(client, target *socket) {
 	}
 	if f.t != nil {
 		f.t.removeFlow(f)
+		f.s.faults.byTarget(f) // forget a target_reset mark
 	}
 	f.s.table.Remove(&f.ct)
 	if !f.denied {
@@ -351,6 +352,7 @@ func (f *flow) end(client, target *socket) {
 func (f *flow) FlowDone(rf *relay.Flow) {
 	svc := &f.r.svc
 	ab, ba := rf.Bytes()
+	byTarget := f.s.faults.byTarget(f)
 	svc.bytesToTarget.Add(float64(ab))
 	svc.bytesToClient.Add(float64(ba))
 	switch rf.Cause() {
@@ -359,7 +361,7 @@ func (f *flow) FlowDone(rf *relay.Flow) {
 	case relay.ErrResetB:
 		svc.targetResets.Inc()
 	case relay.ErrTerminated:
-		if f.targetReset.Load() { // a target_reset fault: the target sent it
+		if byTarget { // a target_reset fault: the target sent it
 			svc.targetResets.Inc()
 		} else {
 			svc.elbResets.Inc()
