@@ -396,3 +396,31 @@ func TestFaultFromConfig(t *testing.T) {
 }
 
 func netipAP(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+// Live explain says which fault blocks a path: an AZ outage blocks its
+// AZ's path (partial), a target_reset of every target blocks them all.
+func TestLiveExplainFaults(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.start()
+	url := l.admin()
+	l.addFault(config.Fault{ID: "az1-down", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1"}, Toxicity: 1})
+	r := liveExplain(t, url, l.addr("1.50").String())
+	text := reportText(r)
+	if r.Verdict != "partial" || r.Paths[0].Allowed || !r.Paths[1].Allowed || !strings.Contains(text, "fault az1-down (az_outage)") {
+		t.Fatalf("az_outage explained as:\n%s", text)
+	}
+	l.addFault(config.Fault{ID: "refuse", Kind: config.FaultTargetReset, Scope: config.FaultScope{TargetGroup: "tg"}, Toxicity: 1})
+	r = liveExplain(t, url, l.addr("1.50").String())
+	if text = reportText(r); r.Verdict != "denied" || !strings.Contains(text, "fault refuse (target_reset): the target refuses connections") {
+		t.Fatalf("target_reset explained as:\n%s", text)
+	}
+	if err := l.srv.RemoveFault("refuse"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.srv.RemoveFault("az1-down"); err != nil {
+		t.Fatal(err)
+	}
+	if r = liveExplain(t, url, l.addr("1.50").String()); r.Verdict != "allowed" {
+		t.Fatalf("without faults:\n%s", reportText(r))
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,5 +64,18 @@ func TestFaultCommands(t *testing.T) {
 			t.Fatalf("privlink %s: exit %d\nstdout %q\nstderr %q\nwant exit %d, stdout containing %q, stderr containing %q",
 				strings.Join(s.args, " "), code, out, errOut, s.code, s.out, s.errOut)
 		}
+	}
+}
+
+// Offline explain weighs the configuration's faults.
+func TestExplainOfflineFault(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f.yaml")
+	y := faultYAML + "faults: [{id: az1-down, kind: az_outage, scope: {az: use1-az1}}]\n"
+	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, "explain", "-c", file, "--from", "127.97.1.50", "--endpoint", "vpce-0123456789abcdef0")
+	if code != 1 || !strings.Contains(out, "note: fault az1-down (az_outage): the AZ's interface answers no new connection") || !strings.Contains(out, "verdict: DENIED") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
