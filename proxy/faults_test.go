@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -423,4 +426,80 @@ func TestLiveExplainFaults(t *testing.T) {
 	if r = liveExplain(t, url, l.addr("1.50").String()); r.Verdict != "allowed" {
 		t.Fatalf("without faults:\n%s", reportText(r))
 	}
+}
+
+// Flow logs where AWS would log: no record for SYNs an AZ outage swallows
+// (the interface is gone), records as usual on the other AZ.
+func TestFaultAZOutageFlowLogs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.log")
+	l := newLab(t, false, config.PlacementFirstData, "admin:", fmt.Sprintf("flow_logs: {path: %q, interval: 60s}\nadmin:", path))
+	l.echoTarget("11.20", false)
+	l.start()
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	if c, err := l.tryDial("1.50", "1.10"); err == nil {
+		c.Write([]byte("lost"))
+		c.Close()
+	}
+	if err := l.echoes("2.50", "2.10"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { fi, _ := l.srv.Fault("az_outage-1"); return fi.Flows == 1 }, "the swallowed connection")
+	l.srv.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := string(data); strings.Contains(text, l.p+".1.10") || strings.Contains(text, l.p+".1.50") || !strings.Contains(text, l.p+".2.10") {
+		t.Fatalf("flow log, want records of az2 only:\n%s", text)
+	}
+}
+
+// While an AZ is out, the endpoint's regional name answers only the
+// other AZ's interface; it comes back when the fault ends.
+func TestFaultAZOutageDNS(t *testing.T) {
+	l := dnsLab(t).start()
+	r := l.srv.Resolver()
+	lookup := func() []string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err := r.LookupHost(ctx, regionalOf(endpointID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	if got := lookup(); len(got) != 1 || got[0] != l.p+".2.10" {
+		t.Fatalf("during the outage: %v, want only %s.2.10", got, l.p)
+	}
+	if err := l.srv.RemoveFault("az_outage-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(); len(got) != 2 {
+		t.Fatalf("after the outage: %v, want both interfaces", got)
+	}
+}
+
+// The node of an AZ in an outage sends no health checks; they resume
+// when the AZ is back.
+func TestFaultAZOutageStopsHealthChecks(t *testing.T) {
+	l := newLab(t, true, config.PlacementFirstData, fastHealth("")...)
+	a := l.echoTarget("10.20", true)
+	l.echoTarget("10.21", true)
+	l.start()
+	l.waitState(a.addr, StateHealthy, 3*time.Second)
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	time.Sleep(150 * time.Millisecond) // a probe already sent may still land
+	before := a.locals.Load()
+	time.Sleep(500 * time.Millisecond) // five intervals
+	if n := a.locals.Load() - before; n != 0 {
+		t.Fatalf("%d health checks from the node of an AZ in an outage", n)
+	}
+	if st := l.targetState(a.addr); st.State != StateHealthy {
+		t.Fatalf("target %+v: a node that sends no checks changes nothing", st)
+	}
+	if err := l.srv.RemoveFault("az_outage-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return a.locals.Load() > before }, "health checks to resume")
 }
