@@ -242,3 +242,29 @@ func TestFaultAZOutageSilencesLiveFlows(t *testing.T) {
 		t.Fatalf("after the outage: %v", err)
 	}
 }
+
+// Latency does not cap a bulk transfer at the ring's size per delay: the
+// ring grows while the delay holds its bytes.
+func TestToxicLatencyBulk(t *testing.T) {
+	const size = 4 << 20
+	l := newLab(t, false, config.PlacementFirstData)
+	l.sinkTarget("10.20")
+	l.start()
+	f := newFault(config.FaultLatency, config.FaultScope{})
+	f.Latency, f.Direction = config.Duration(100*time.Millisecond), config.ToTarget
+	l.addFault(f)
+	c := l.dial("1.50", "1.10")
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	t0 := time.Now()
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseWrite()
+	if got := readAll(t, c); got != "done" {
+		t.Fatalf("target answered %q", got)
+	}
+	// 32 KiB per 100 ms would take 12.8 s.
+	if d := time.Since(t0); d > 6*time.Second {
+		t.Fatalf("4 MiB behind 100ms of latency took %s", d)
+	}
+}

@@ -55,13 +55,19 @@ type Toxics struct {
 // ErrToxic is the cause of a flow a toxic closed (limit_data, timeout).
 var ErrToxic = errors.New("relay: closed by a toxic")
 
-// toxicRing is the size of a toxic direction's ring: what it holds read
-// and not yet written (latency × rate beyond it slows the sender, as a
-// real path's window would).
-const toxicRing = 256 << 10
+// A toxic direction's ring holds what was read and not yet written. It
+// starts at minRing and doubles, up to maxRing, while it is full of bytes
+// whose time has not come (latency × throughput): an interactive flow
+// holds 32 KiB, a bulk one behind latency up to 4 MiB; beyond that the
+// sender is slowed, as a real path's window would.
+const (
+	minRing = 32 << 10
+	maxRing = 4 << 20
+)
 
-// maxSegs bounds the chunks waiting in a direction.
-const maxSegs = 1024
+// maxSegs bounds the chunks waiting in a direction (a chunk is one read,
+// up to 16 KiB: maxRing's worth).
+const maxSegs = 256
 
 // seg is a chunk in the ring: where it ends (in bytes read) and when it
 // may go out.
@@ -188,10 +194,13 @@ func (d *dir) pumpToxic() {
 func (x *toxicDir) fill() bool {
 	d := x.d
 	if x.ring == nil {
-		x.ring = make([]byte, toxicRing)
+		x.ring = make([]byte, minRing)
 		x.segs = make([]seg, maxSegs)
 	}
-	if !d.src.readable || x.eof || int64(len(x.ring))-(x.r-x.w) < int64(cap(d.f.l.buf)) || x.st-x.sh >= maxSegs {
+	if !d.src.readable || x.eof || x.st-x.sh >= maxSegs {
+		return false
+	}
+	if int64(len(x.ring))-(x.r-x.w) < int64(cap(d.f.l.buf)) && !x.grow() {
 		return false
 	}
 	first := d.first
@@ -209,6 +218,23 @@ func (x *toxicDir) fill() bool {
 		x.hdr += int64(len(b) - n)
 	}
 	x.push(b)
+	return true
+}
+
+// grow doubles the ring (up to maxRing) when latency holds what fills
+// it; false: the ring stays full and src waits.
+func (x *toxicDir) grow() bool {
+	waiting := x.sh < x.st && x.segs[x.sh%maxSegs].at > x.d.f.l.now // latency holds the bytes
+	if len(x.ring) >= maxRing || !waiting {
+		return false // a full ring behind a slow reader or a rate cap slows the sender
+	}
+	ring := make([]byte, 2*len(x.ring))
+	for p := x.w; p < x.r; {
+		i, j := p%int64(len(x.ring)), p%int64(len(ring))
+		n := copy(ring[j:], x.ring[i:min(int64(len(x.ring)), i+x.r-p)])
+		p += int64(n)
+	}
+	x.ring = ring
 	return true
 }
 
