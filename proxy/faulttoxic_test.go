@@ -75,15 +75,13 @@ func (l *lab) sinkTarget(host string) {
 	})
 }
 
-// bandwidth caps an upload of 10 MB at rate_kbps: never faster than the
-// rate (+15%: the burst), and not far below it.
-func TestToxicBandwidth(t *testing.T) {
-	const rateKBps, size = 4000, 10 << 20
+// upload sends size bytes through a lab whose target discards them,
+// with fault f on the flow, and returns how long the target took to get
+// them all.
+func upload(t *testing.T, f config.Fault, size int) time.Duration {
 	l := newLab(t, false, config.PlacementFirstData)
 	l.sinkTarget("10.20")
 	l.start()
-	f := newFault(config.FaultBandwidth, config.FaultScope{})
-	f.RateKBps, f.Direction = rateKBps, config.ToTarget
 	l.addFault(f)
 	c := l.dial("1.50", "1.10")
 	c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -95,7 +93,16 @@ func TestToxicBandwidth(t *testing.T) {
 	if got := readAll(t, c); got != "done" {
 		t.Fatalf("target answered %q", got)
 	}
-	rate := float64(size) / time.Since(t0).Seconds() / (rateKBps * 1000)
+	return time.Since(t0)
+}
+
+// bandwidth caps an upload of 10 MB at rate_kbps: never faster than the
+// rate (+15%: the burst), and not far below it.
+func TestToxicBandwidth(t *testing.T) {
+	const rateKBps, size = 4000, 10 << 20
+	f := newFault(config.FaultBandwidth, config.FaultScope{})
+	f.RateKBps, f.Direction = rateKBps, config.ToTarget
+	rate := float64(size) / upload(t, f, size).Seconds() / (rateKBps * 1000)
 	t.Logf("10 MB at %.3f of the configured rate", rate)
 	if rate > 1.15 {
 		t.Fatalf("throughput %.2f× the configured rate, want ≤ 1.15×", rate)
@@ -246,25 +253,10 @@ func TestFaultAZOutageSilencesLiveFlows(t *testing.T) {
 // Latency does not cap a bulk transfer at the ring's size per delay: the
 // ring grows while the delay holds its bytes.
 func TestToxicLatencyBulk(t *testing.T) {
-	const size = 4 << 20
-	l := newLab(t, false, config.PlacementFirstData)
-	l.sinkTarget("10.20")
-	l.start()
 	f := newFault(config.FaultLatency, config.FaultScope{})
 	f.Latency, f.Direction = config.Duration(100*time.Millisecond), config.ToTarget
-	l.addFault(f)
-	c := l.dial("1.50", "1.10")
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	t0 := time.Now()
-	if _, err := c.Write(make([]byte, size)); err != nil {
-		t.Fatal(err)
-	}
-	c.CloseWrite()
-	if got := readAll(t, c); got != "done" {
-		t.Fatalf("target answered %q", got)
-	}
 	// 32 KiB per 100 ms would take 12.8 s.
-	if d := time.Since(t0); d > 6*time.Second {
+	if d := upload(t, f, 4<<20); d > 6*time.Second {
 		t.Fatalf("4 MiB behind 100ms of latency took %s", d)
 	}
 }

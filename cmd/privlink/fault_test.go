@@ -32,16 +32,7 @@ endpoints:
 `
 
 func TestFaultCommands(t *testing.T) {
-	cfg, err := config.Parse("fault.yaml", []byte(faultYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.Start(cfg, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	admin := srv.AdminAddr()
+	admin := startServer(t, "fault.yaml", faultYAML).AdminAddr()
 	steps := []struct {
 		args        []string
 		code        int
@@ -78,4 +69,19 @@ func TestExplainOfflineFault(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "note: fault az1-down (az_outage): the AZ's interface answers no new connection") || !strings.Contains(out, "verdict: DENIED") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
+}
+
+// startServer runs privlink on a configuration until the test ends.
+func startServer(t *testing.T, name, y string) *proxy.Server {
+	t.Helper()
+	cfg, err := config.Parse(name, []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.Start(cfg, proxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }
