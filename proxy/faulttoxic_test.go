@@ -260,3 +260,21 @@ func TestToxicLatencyBulk(t *testing.T) {
 		t.Fatalf("4 MiB behind 100ms of latency took %s", d)
 	}
 }
+
+// An AZ outage silences a live flow that already carries a toxic too.
+func TestFaultAZOutageSilencesToxicFlows(t *testing.T) {
+	f := newFault(config.FaultLatency, config.FaultScope{})
+	f.Latency = config.Duration(10 * time.Millisecond)
+	l := toxicLab(t, f)
+	c := l.dial("1.50", "1.10")
+	if err := echo(t, c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	waitFor(t, func() bool { fi, _ := l.srv.Fault("az_outage-2"); return fi.Flows == 1 }, "the outage to reach the flow")
+	c.Write([]byte("ping"))
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read during the outage: %v, want silence", err)
+	}
+}

@@ -64,14 +64,18 @@ func (x *toxicDir) fire() {
 
 // Hold stops forwarding the flow without a word to either peer (an AZ
 // outage's silence): nothing more is read or written until the flow is
-// expired (Expire: the next peer that sends gets an RST) or ended. It may
-// be called from any goroutine; on a flow with toxics already, or ended,
-// it does nothing.
+// expired (Expire: the next peer that sends gets an RST) or ended; bytes
+// a toxic holds stay held. It may be called from any goroutine; on an
+// ended flow it does nothing.
 func (f *Flow) Hold() { f.post(opHold) }
 
 // hold runs Hold on the loop.
 func (f *Flow) hold() {
-	if f.ended.Load() || f.Toxics != nil {
+	if f.ended.Load() {
+		return
+	}
+	if f.Toxics != nil { // its directions' state stays; they stop
+		f.Toxics.AB.Hold, f.Toxics.BA.Hold = true, true
 		return
 	}
 	f.Toxics = &Toxics{AB: Toxic{Hold: true}, BA: Toxic{Hold: true}}
