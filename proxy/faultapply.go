@@ -120,8 +120,10 @@ func (f *flow) blackholed(client *socket, t0 time.Time) {
 }
 
 // faultAtStart applies idle_timeout overrides and stream toxics to a flow
-// about to be relayed.
-func (f *flow) faultAtStart(fs []*fault) {
+// about to be relayed; it returns the toxic faults, for the caller to
+// track once the flow is relayed.
+func (f *flow) faultAtStart(fs []*fault) []*fault {
+	var toxic []*fault
 	for _, ft := range fs {
 		k := ft.spec.Kind
 		if k != config.FaultIdleTimeout && !k.IsToxic() || !ft.onFlow(f.r, f.t) || !ft.rolls() {
@@ -133,8 +135,12 @@ func (f *flow) faultAtStart(fs []*fault) {
 			f.IdleTimeout = ft.spec.IdleTimeout.D()
 			continue
 		}
-		f.addToxic(&ft.spec)
+		toxic = append(toxic, ft)
 	}
+	if len(toxic) > 0 {
+		f.Toxics = toxicsOf(toxic)
+	}
+	return toxic
 }
 
 // faultBudget is the port budget of a new flow's pool: the smallest of a
@@ -254,7 +260,7 @@ func (s *Server) cutFlows(ft *fault, match func(*flow) bool, mode cutMode) []*fl
 				silenced = append(silenced, f)
 				continue
 			case cutTargetReset:
-				s.faults.markByTarget(f)
+				s.faults.flows.markCut(f)
 			}
 			f.terminate()
 		}
@@ -264,30 +270,4 @@ func (s *Server) cutFlows(ft *fault, match func(*flow) bool, mode cutMode) []*fl
 		s.log.Info("fault cut live flows", zap.String("fault", ft.spec.ID), zap.Int("flows", n), zap.Bool("silently", mode == cutSilent))
 	}
 	return silenced
-}
-
-// markByTarget records that a target_reset fault cuts f: its RSTs are the
-// target's (tcp_target_resets_total), not the load balancer's.
-func (r *faultRegistry) markByTarget(f *flow) {
-	r.targetMu.Lock()
-	defer r.targetMu.Unlock()
-	if r.targetCut == nil {
-		r.targetCut = map[*flow]struct{}{}
-	}
-	r.targetCut[f] = struct{}{}
-	r.nTargetCut.Store(int32(len(r.targetCut)))
-}
-
-// byTarget reports (once) whether a target_reset fault cut f; a flow's end
-// pays one atomic load when none did.
-func (r *faultRegistry) byTarget(f *flow) bool {
-	if r.nTargetCut.Load() == 0 {
-		return false
-	}
-	r.targetMu.Lock()
-	defer r.targetMu.Unlock()
-	_, ok := r.targetCut[f]
-	delete(r.targetCut, f)
-	r.nTargetCut.Store(int32(len(r.targetCut)))
-	return ok
 }

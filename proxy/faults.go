@@ -63,10 +63,7 @@ type faultRegistry struct {
 	// active is what the data path reads: nil while no fault is active.
 	active atomic.Pointer[[]*fault]
 
-	// targetCut are live flows a target_reset fault cut (byTarget).
-	targetMu   sync.Mutex
-	targetCut  map[*flow]struct{}
-	nTargetCut atomic.Int32
+	flows faultFlows // the live flows faults keep track of (faultflows.go)
 
 	activeG *prometheus.GaugeVec   // privlink_faults_active{kind}
 	flowsC  *prometheus.CounterVec // privlink_fault_flows_total{kind}
@@ -120,8 +117,7 @@ func (s *Server) addFault(f config.Fault, fromConfig bool) (FaultInfo, error) {
 
 // RemoveFault ends a fault (reverting what it did: an AZ's DNS answers,
 // the flows it silenced) and forgets it; ErrNotFound when there is none.
-// Flows that carry a toxic of it keep it until they end; new flows no
-// longer get it.
+// A stream toxic is taken off the live flows that carry it too.
 func (s *Server) RemoveFault(id string) error {
 	r := &s.faults
 	r.mu.Lock()
@@ -228,6 +224,9 @@ func (s *Server) endLocked(ft *fault) {
 	}
 	s.publishLocked()
 	s.faults.activeG.WithLabelValues(string(ft.spec.Kind)).Dec()
+	if ft.spec.Kind.IsToxic() {
+		s.faults.flows.release(ft)
+	}
 	if ft.undo != nil {
 		ft.undo()
 		ft.undo = nil

@@ -5,19 +5,21 @@ import (
 	"github.com/privlink/privlink/proxy/relay"
 )
 
-// addToxic makes the relay apply a stream toxic to the flow (before it
-// starts): to_target is the relay's A→B direction, to_client B→A, none
-// given both. Several toxics on one flow combine.
-func (f *flow) addToxic(c *config.Fault) {
-	if f.Toxics == nil {
-		f.Toxics = &relay.Toxics{}
+// toxicsOf are the relay toxics of a flow's toxic faults: to_target is
+// the relay's A→B direction, to_client B→A, none given both. Several
+// combine (latencies add up).
+func toxicsOf(fts []*fault) *relay.Toxics {
+	x := &relay.Toxics{}
+	for _, ft := range fts {
+		c := &ft.spec
+		if c.Direction != config.ToClient {
+			applyToxic(&x.AB, c)
+		}
+		if c.Direction != config.ToTarget {
+			applyToxic(&x.BA, c)
+		}
 	}
-	if c.Direction != config.ToClient {
-		applyToxic(&f.Toxics.AB, c)
-	}
-	if c.Direction != config.ToTarget {
-		applyToxic(&f.Toxics.BA, c)
-	}
+	return x
 }
 
 // toxicKBps is the bytes of one KB/s of rate_kbps, as Toxiproxy counts.

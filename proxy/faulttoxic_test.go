@@ -55,13 +55,47 @@ func TestToxicLatency(t *testing.T) {
 	if err := l.srv.RemoveFault("latency-1"); err != nil {
 		t.Fatal(err)
 	}
-	again := l.dial("1.51", "1.10")
-	best = time.Hour
-	for range 5 {
-		best = min(best, rtt(t, again))
+	for name, c := range map[string]*net.TCPConn{"new": l.dial("1.51", "1.10"), "live": slow} {
+		best = time.Hour
+		for range 5 {
+			best = min(best, rtt(t, c))
+		}
+		if best >= 280*time.Millisecond {
+			t.Fatalf("a %s flow after removing the fault took %s", name, best)
+		}
 	}
-	if best >= 280*time.Millisecond {
-		t.Fatalf("a new flow after removing the fault took %s", best)
+	// The live flow is back on the usual path: bulk bytes go through.
+	big := bytes.Repeat([]byte("z"), 1<<20)
+	slow.SetDeadline(time.Now().Add(10 * time.Second))
+	go slow.Write(big)
+	if _, err := io.ReadFull(slow, make([]byte, len(big))); err != nil {
+		t.Fatalf("bulk echo after removing the fault: %v", err)
+	}
+}
+
+// Removing one of two toxics of a live flow keeps the other.
+func TestToxicRemovalKeepsOthers(t *testing.T) {
+	lat := newFault(config.FaultLatency, config.FaultScope{})
+	lat.ID, lat.Latency, lat.Direction = "lat", config.Duration(300*time.Millisecond), config.ToClient
+	l := toxicLab(t, lat)
+	slice := newFault(config.FaultSlicer, config.FaultScope{AZ: "use1-az1"})
+	slice.ID, slice.Size, slice.Delay, slice.Direction = "slice", 1, config.Duration(50*time.Millisecond), config.ToClient
+	l.addFault(slice)
+	c := l.dial("1.50", "1.10")
+	if d := rtt(t, c); d < 280*time.Millisecond {
+		t.Fatalf("round trip with both toxics took %s", d)
+	}
+	if err := l.srv.RemoveFault("lat"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("four"))
+	buf := make([]byte, 4)
+	if n, err := c.Read(buf); err != nil || n != 1 {
+		t.Fatalf("first read %d bytes, %v: want the slicer's 1-byte slices still", n, err)
+	}
+	if _, err := io.ReadFull(c, buf[1:]); err != nil || string(buf) != "four" {
+		t.Fatalf("echo %q, %v", buf, err)
 	}
 }
 

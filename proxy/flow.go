@@ -89,8 +89,9 @@ func (f *flow) established(client, target *socket) {
 	}
 	f.A, f.B, f.Owner = client, target, f
 	f.IdleTimeout = f.r.listener.IdleTimeout.D()
+	var toxic []*fault
 	if fs := f.s.faults.active.Load(); fs != nil {
-		f.faultAtStart(*fs)
+		toxic = f.faultAtStart(*fs)
 	}
 	f.st = conntrack.ConnStats{Src: &f.Flow}
 	f.ct.Stats = &f.st
@@ -99,6 +100,9 @@ func (f *flow) established(client, target *socket) {
 	f.recheckHere()
 	f.l.Start(&f.Flow)
 	f.relayed.Store(true)
+	if toxic != nil { // now SetToxics reaches the flow
+		f.s.faults.flows.track(f, toxic)
+	}
 	f.recheckHere()
 	if f.killed.Load() {
 		f.Terminate()
@@ -234,7 +238,7 @@ func (f *flow) await(client, target *socket, try int, t0 time.Time) {
 // client's RST; a flow terminated meanwhile ends with an RST (an ELB reset).
 func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) {
 	if f.killed.Load() {
-		if f.s.faults.byTarget(f) {
+		if f.s.faults.flows.done(f) {
 			f.r.svc.targetResets.Inc()
 		} else {
 			f.r.svc.elbResets.Inc()
@@ -338,7 +342,7 @@ func (f *flow) end(client, target *socket) {
 	}
 	if f.t != nil {
 		f.t.removeFlow(f)
-		f.s.faults.byTarget(f) // forget a target_reset mark
+		f.s.faults.flows.done(f) // forget what faults tracked of it
 	}
 	f.s.table.Remove(&f.ct)
 	if !f.denied {
@@ -352,7 +356,7 @@ func (f *flow) end(client, target *socket) {
 func (f *flow) FlowDone(rf *relay.Flow) {
 	svc := &f.r.svc
 	ab, ba := rf.Bytes()
-	byTarget := f.s.faults.byTarget(f)
+	byTarget := f.s.faults.flows.done(f)
 	svc.bytesToTarget.Add(float64(ab))
 	svc.bytesToClient.Add(float64(ba))
 	switch rf.Cause() {

@@ -207,6 +207,7 @@ type op struct {
 	ln     *Listener
 	fd     int            // opAccepted
 	remote netip.AddrPort // opAccepted
+	tox    *Toxics        // opToxics
 }
 
 type opKind uint8
@@ -222,6 +223,7 @@ const (
 	opSweep
 	opAccepted
 	opHold
+	opToxics
 )
 
 func newLoop(e *Engine) (*Loop, error) {
@@ -410,6 +412,8 @@ func (l *Loop) takeInbox() bool {
 			l.sweep()
 		case opHold:
 			o.f.hold()
+		case opToxics:
+			o.f.setToxics(o.tox)
 		case opStop:
 			stop = true
 		}

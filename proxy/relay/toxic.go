@@ -49,7 +49,8 @@ type Toxic struct {
 type Toxics struct {
 	AB, BA Toxic
 
-	st [2]toxicDir
+	st   [2]toxicDir
+	held bool // Hold reached the flow: it stays held whatever SetToxics says
 }
 
 // ErrToxic is the cause of a flow a toxic closed (limit_data, timeout).
@@ -307,6 +308,7 @@ func (x *toxicDir) settle() {
 	}
 	if x.w == x.r {
 		if !x.eof {
+			d.f.clearToxics()
 			return
 		}
 		if x.t.CloseDelay > 0 && x.closeAt == 0 {

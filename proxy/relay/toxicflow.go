@@ -75,9 +75,71 @@ func (f *Flow) hold() {
 		return
 	}
 	if f.Toxics != nil { // its directions' state stays; they stop
-		f.Toxics.AB.Hold, f.Toxics.BA.Hold = true, true
+		f.Toxics.AB.Hold, f.Toxics.BA.Hold, f.Toxics.held = true, true, true
 		return
 	}
-	f.Toxics = &Toxics{AB: Toxic{Hold: true}, BA: Toxic{Hold: true}}
+	f.Toxics = &Toxics{AB: Toxic{Hold: true}, BA: Toxic{Hold: true}, held: true}
 	f.startToxics(f.l.now)
+}
+
+// SetToxics replaces the toxics of a live flow (a toxic added to or taken
+// off open connections, as in Toxiproxy): bytes already read keep the
+// time they were given; with ab and ba both zero, the flow goes back to
+// the usual path (splice included) once its toxics hold no more bytes. A
+// flow Hold reached stays held. It may be called from any goroutine; on
+// an ended flow it does nothing.
+func (f *Flow) SetToxics(ab, ba Toxic) {
+	if f.l != nil && !f.ended.Load() {
+		f.l.post(op{kind: opToxics, f: f, tox: &Toxics{AB: ab, BA: ba}})
+	}
+}
+
+// setToxics runs SetToxics on the loop.
+func (f *Flow) setToxics(x *Toxics) {
+	switch {
+	case f.ended.Load():
+		return
+	case f.Toxics == nil:
+		if x.AB == (Toxic{}) && x.BA == (Toxic{}) {
+			return
+		}
+		f.Toxics = x
+		f.startToxics(f.l.now)
+	default:
+		t := f.Toxics
+		t.AB, t.BA = x.AB, x.BA
+		if t.held {
+			t.AB.Hold, t.BA.Hold = true, true
+		}
+		for i := range t.st {
+			if due := t.st[i].firstDue(); due > 0 {
+				f.l.timers.set(&t.st[i].tm, due)
+			}
+		}
+		if f.clearToxics() {
+			return
+		}
+	}
+	f.ab.pump()
+	f.ba.pump()
+}
+
+// clearToxics puts a flow whose toxics were all taken off back on the
+// usual path once they hold no more bytes, and runs both directions
+// there; true: it did.
+func (f *Flow) clearToxics() bool {
+	x := f.Toxics
+	if x.AB != (Toxic{}) || x.BA != (Toxic{}) {
+		return false
+	}
+	for i := range x.st {
+		if s := &x.st[i]; s.w != s.r || s.closeAt != 0 || s.eof {
+			return false
+		}
+	}
+	f.stopToxics()
+	f.Toxics = nil
+	f.ab.pump()
+	f.ba.pump()
+	return true
 }
