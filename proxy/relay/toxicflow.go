@@ -4,7 +4,7 @@ package relay
 // own timers, and their end with the flow.
 
 // startToxics sets up the toxic state of a flow on its loop: at its start,
-// or on a live flow (Hold).
+// or on a live flow (Hold, SetToxics).
 func (f *Flow) startToxics(now int64) {
 	x := f.Toxics
 	for i, d := range []*dir{&f.ab, &f.ba} {
