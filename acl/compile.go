@@ -161,16 +161,7 @@ func (e *Evaluator) Provider(service string, node netip.Addr, target netip.AddrP
 // allocates nothing.
 func (p *ConsumerPath) Check(client netip.AddrPort, v *Verdict) bool {
 	a, port := client.Addr().Unmap(), client.Port()
-	c := &p.class[p.classes.lookup(a)]
-	for _, h := range c.hops {
-		if !decide(h.eval(a, port), v) {
-			return false
-		}
-	}
-	if v != nil {
-		v.Allowed = v.Denied == HopNone
-	}
-	return true
+	return checkHops(p.class[p.classes.lookup(a)].hops[:], a, port, v)
 }
 
 // Check decides a connection from the node's allocated port nodePort to the
@@ -197,4 +188,18 @@ func decide(r *HopResult, v *Verdict) bool {
 		}
 	}
 	return r.Outcome != Deny
+}
+
+// checkHops decides a client's connection hop by hop, appending to v
+// (which may be nil); the first denial ends it.
+func checkHops(hops []*hopEval, a netip.Addr, port uint16, v *Verdict) bool {
+	for _, h := range hops {
+		if !decide(h.eval(a, port), v) {
+			return false
+		}
+	}
+	if v != nil {
+		v.Allowed = v.Denied == HopNone
+	}
+	return true
 }

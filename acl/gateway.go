@@ -123,14 +123,5 @@ func (p *GatewayPath) Route(client netip.Addr) GatewayRoute {
 // and allocates nothing.
 func (p *GatewayPath) Check(client netip.AddrPort, v *Verdict) bool {
 	a, port := client.Addr().Unmap(), client.Port()
-	c := &p.class[p.classes.lookup(a)]
-	for _, h := range c.hops {
-		if !decide(h.eval(a, port), v) {
-			return false
-		}
-	}
-	if v != nil {
-		v.Allowed = v.Denied == HopNone
-	}
-	return true
+	return checkHops(p.class[p.classes.lookup(a)].hops[:], a, port, v)
 }

@@ -22,5 +22,8 @@
 //	cfg, _ := config.Parse("test", yamlText)
 //	srv, err := proxy.Start(cfg, proxy.Options{})
 //	defer srv.Close()
-//	addr := srv.Endpoint("vpce-0c1308d7312217abc").Addr("use1-az1", 8443)
+//	addr, err := srv.EndpointAddr("vpce-0c1308d7312217abc", "use1-az1", 8443)
+//
+// The privlinktest package wraps this for tests: one call, addresses of
+// the test's own, cleanup by the test (docs/testing.md).
 package proxy

@@ -66,7 +66,8 @@ func (s *Server) Endpoint(id string) EndpointInfo {
 
 // Addr returns the address to connect to for the endpoint's interface in az
 // on listener port; with az "" the first interface, with port 0 the first
-// listener. The zero AddrPort means there is none.
+// listener. The zero AddrPort means there is none; Server.EndpointAddr
+// says instead which of endpoint, AZ or port does not exist.
 func (e EndpointInfo) Addr(az string, port uint16) netip.AddrPort {
 	for _, in := range e.Interfaces {
 		if az != "" && in.AZ != az {

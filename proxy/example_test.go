@@ -47,7 +47,10 @@ endpoints:
 	}
 	defer srv.Close()
 
-	addr := srv.Endpoint("vpce-0c1308d7312217abc").Addr("use1-az1", 8443)
+	addr, err := srv.EndpointAddr("vpce-0c1308d7312217abc", "use1-az1", 8443)
+	if err != nil {
+		panic(err)
+	}
 	conn, err := net.Dial("tcp", addr.String())
 	if err != nil {
 		panic(err)

@@ -124,10 +124,6 @@ func (s *Server) reload(cfg *config.Config) error {
 		s.listeners[addr] = ln
 	}
 	s.mu.Unlock()
-	// Outside s.mu: the loops take it when they accept.
-	for addr, ln := range fresh {
-		s.startAccepting(addr, ln)
-	}
 	for _, ln := range removed {
 		ln.Close()
 	}
@@ -145,6 +141,11 @@ func (s *Server) reload(cfg *config.Config) error {
 	}
 	s.apply(top)
 	s.loadFaults(top.cfg)
+	// New listeners accept once their targets are registered (apply);
+	// outside s.mu: the loops take it when they accept.
+	for addr, ln := range fresh {
+		s.startAccepting(addr, ln)
+	}
 	if old.cfg.FlowLogs != cfg.FlowLogs {
 		s.log.Warn("flow_logs changed: flow logs keep their settings until restart")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -94,6 +95,7 @@ type Server struct {
 
 	held     map[*socket]struct{} // denied connections held silent
 	onHold   func()               // tests: runs once a connection is held (visible in held)
+	onBound  func()               // tests: runs when Start has bound the listeners, before targets register
 	heldInc  heldIncident         // the hold is full: logged once per incident
 	dials    dialing              // sockets of dials in progress
 	reloadMu sync.Mutex           // serialises reloads, and them with Shutdown
@@ -212,8 +214,20 @@ func (s *Server) open() error {
 		no.Registerer = s.reg
 	}
 	s.notifier = notify.New(subscriptions(top.cfg), no)
+	if s.onBound != nil {
+		s.onBound()
+	}
 	s.apply(top)
 	s.loadFaults(top.cfg)
+	// Only now, with the targets registered, do the loops accept: a client
+	// that connected earlier waits in the listen backlog instead of being
+	// reset for want of a target.
+	s.mu.Lock()
+	lns := maps.Clone(s.listeners)
+	s.mu.Unlock()
+	for addr, ln := range lns {
+		s.startAccepting(addr, ln)
+	}
 	return nil
 }
 
@@ -234,7 +248,6 @@ func (s *Server) bindAll(top *topology) error {
 		s.mu.Lock()
 		s.listeners[addr] = ln
 		s.mu.Unlock()
-		s.startAccepting(addr, ln)
 	}
 	if err := s.startGateway(top.cfg); err != nil {
 		return err

@@ -121,7 +121,7 @@ func TestValidateWarnsShadowedRule(t *testing.T) {
 func TestExplainAdmin(t *testing.T) {
 	y := strings.Replace(explainYAML, "  - id: vpce-svc-0123456789abcdef0\n",
 		"  - id: vpce-svc-0123456789abcdef0\n    allowed_principals: [\"arn:aws:iam::444455556666:root\"]\n", 1)
-	srv := startServer(t, "explain.yaml", "admin: {listen: \"127.61.0.1:0\"}\n"+y)
+	srv := startServer(t, "explain.yaml", "admin: {listen: \"127.61.0.1:0\"}\ndns: {listen: \"off\"}\n"+y)
 	admin := srv.AdminAddr()
 	args := []string{"explain", "--admin", admin, "--from", "127.62.0.1:40000", "--endpoint", "vpce-0123456789abcdef0"}
 	code, out, errOut := runCmd(t, args...)
@@ -150,5 +150,20 @@ func TestExplainAdmin(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d containing %q", tc.args, code, errOut, tc.code, tc.want)
 		}
+	}
+	// --to NAME: the running instance resolves the endpoint DNS name.
+	eps := srv.Endpoints()
+	if len(eps) == 0 || len(eps[0].DNSEntries) == 0 {
+		t.Fatalf("no DNS entries: %+v", eps)
+	}
+	name := eps[0].DNSEntries[0].DNSName
+	toArgs := []string{"explain", "--admin", admin, "--from", "127.62.0.1:40000", "--to", name, "--json"}
+	code, out, errOut = runCmd(t, toArgs...)
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Live || r.Endpoint != "vpce-0123456789abcdef0" {
+		t.Fatalf("--to %s: exit %d, stderr %q, stdout:\n%s", name, code, errOut, out)
+	}
+	code, _, errOut = runCmd(t, "explain", "--admin", admin, "--from", "127.62.0.1", "--to", "nope.example.com")
+	if code != 1 || !strings.Contains(errOut, `query parameter "to"`) {
+		t.Errorf("--to an unknown name: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -1,0 +1,65 @@
+package privlinktest
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// A block another process holds (its lock socket is bound) is skipped;
+// when every block is held, take says so and how to widen the range.
+func TestBlocksSkipHeldAndRunOut(t *testing.T) {
+	t.Setenv(NetEnv, "127.40.0.0/17") // two blocks
+	var a allocator
+	a.init()
+	a.next = 0
+	held, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.40.63.254:65535")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	b, err := a.take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.prefix != netip.MustParsePrefix("127.40.64.0/18") {
+		t.Errorf("took %s, want 127.40.64.0/18 (127.40.0.0/18 is held)", b.prefix)
+	}
+	if _, err := a.take(); err == nil || !strings.Contains(err.Error(), "every /18 block of 127.40.0.0/17 is in use") {
+		t.Errorf("third take: %v", err)
+	}
+	a.release(b)
+	if b2, err := a.take(); err != nil || b2.prefix != b.prefix {
+		t.Errorf("after release: %v %v", b2, err)
+	} else {
+		a.release(b2)
+	}
+}
+
+func TestBlockRange(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"127.16.0.0/12", ""},
+		{"127.5.0.0/18", ""},
+		{"10.0.0.0/8", "not a 127.x prefix"},
+		{"127.5.0.0/20", "narrower than one block (/18)"},
+		{"nonsense", "no '/'"},
+	} {
+		_, err := parseNet(tt.in)
+		if got := errString(err); !strings.Contains(got, tt.want) || (tt.want == "") != (err == nil) {
+			t.Errorf("parseNet(%q) = %v, want %q", tt.in, err, tt.want)
+		}
+	}
+	t.Setenv(NetEnv, "10.0.0.0/8")
+	var a allocator
+	if _, err := a.take(); err == nil || !strings.Contains(err.Error(), `PRIVLINKTEST_NET="10.0.0.0/8": not a 127.x prefix`) {
+		t.Errorf("take with a bad range: %v", err)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
