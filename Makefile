@@ -25,7 +25,7 @@ bench:
 bench-compare:
 	bash loadtest/bench/bench.sh
 
-# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers, configuration files, DNS queries, IAM policies.
+# Each fuzz target for FUZZTIME (default 20s): rules, rule scalars, PROXY headers, configuration files, DNS queries, IAM policies, fault bodies.
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluator$$' -fuzztime $(FUZZTIME) ./acl
@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZTIME) ./proxy/dns
 	$(GO) test -run '^$$' -fuzz '^FuzzPolicyParse$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
 	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFault$$' -fuzztime $(FUZZTIME) ./proxy
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -23,6 +23,7 @@ type Config struct {
 	Notifications  []Notification  `yaml:"notifications"`
 	DNS            DNS             `yaml:"dns"`
 	VPC            VPC             `yaml:"vpc"`
+	Faults         []Fault         `yaml:"faults"`
 
 	// Source names where the configuration came from: a file path, or
 	// EmbeddedName for the built-in default.

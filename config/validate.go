@@ -106,6 +106,7 @@ func (v *validator) run() {
 	v.adminSocket()
 	v.ownTargets()
 	v.dns()
+	v.faults()
 	sortErrors(v.errs, v.c.Source)
 	sortErrors(v.warns, v.c.Source)
 }

@@ -109,6 +109,8 @@ type View struct {
 	Hop    string `json:"hop,omitempty"`
 	Rule   string `json:"rule,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Fault names the fault that affected the connection, if any.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Cause says why a connection went no further. A denied one: Hop is the
@@ -118,8 +120,12 @@ type View struct {
 // "endpoint pendingAcceptance"). A failed one: Reason is what happened to
 // the dial (refused, reset, timeout, unreachable, error) or before it
 // (port_allocation, no_target).
+//
+// Fault is the ID of the fault that affected the connection (SPEC §11);
+// a forwarded connection a fault affected carries a Cause with only it.
 type Cause struct {
 	Hop, Rule, Reason string
+	Fault             string
 }
 
 // Failure reasons of a failed connection (Cause.Reason).
@@ -141,8 +147,9 @@ func (e *Entry) view(s Sample) View {
 		Start: e.Start, LastActivity: s.LastActivity, ClientSide: s.Client, TargetSide: s.Target,
 	}
 	if w := e.Why; w != nil {
-		v.Hop, v.Rule, v.Reason = w.Hop, w.Rule, w.Reason
+		v.Hop, v.Rule, v.Reason, v.Fault = w.Hop, w.Rule, w.Reason, w.Fault
 	}
+
 	return v
 }
 

@@ -120,6 +120,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	ExplainFaults(rep, s.activeFaults())
 	writeJSON(w, http.StatusOK, rep)
 }
 

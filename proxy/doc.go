@@ -11,6 +11,12 @@
 // compiled once and read through an atomic pointer, so a connection keeps
 // the snapshot it started with.
 //
+// Faults (SPEC §11, faults*.go) are injected failures: AWS-shaped ones the
+// pipeline consults at accept, dial and start (an AZ outage, a black-holed
+// or refusing target, a node resetting its flows, a smaller port budget, an
+// idle-timeout override) and stream toxics the relay applies to the flows
+// that get them. With no fault active the pipeline pays an atomic load.
+//
 // In a Go integration test, start the stand-in in-process:
 //
 //	cfg, _ := config.Parse("test", yamlText)

@@ -47,6 +47,9 @@ func (f *flow) serve(client *socket) {
 	r := f.r
 	r.zone.newFlows.Inc()
 	r.zone.active.Inc()
+	if fs := f.s.faults.active.Load(); fs != nil && f.faultAtAccept(*fs, client) {
+		return
+	}
 	if !r.ep.available.Load() {
 		f.deniedState()
 		f.deny(client, hopEndpointState)
@@ -86,6 +89,10 @@ func (f *flow) established(client, target *socket) {
 	}
 	f.A, f.B, f.Owner = client, target, f
 	f.IdleTimeout = f.r.listener.IdleTimeout.D()
+	var toxic []*fault
+	if fs := f.s.faults.active.Load(); fs != nil {
+		toxic = f.faultAtStart(*fs)
+	}
 	f.st = conntrack.ConnStats{Src: &f.Flow}
 	f.ct.Stats = &f.st
 	f.s.table.Insert(&f.ct)
@@ -93,6 +100,9 @@ func (f *flow) established(client, target *socket) {
 	f.recheckHere()
 	f.l.Start(&f.Flow)
 	f.relayed.Store(true)
+	if toxic != nil { // now SetToxics reaches the flow
+		f.s.faults.flows.track(f, toxic)
+	}
 	f.recheckHere()
 	if f.killed.Load() {
 		f.Terminate()
@@ -125,6 +135,11 @@ func (f *flow) deny(client *socket, hop string) {
 	if ce := f.s.log.Check(zap.DebugLevel, "flow denied"); ce != nil {
 		ce.Write(zap.String("service", r.serviceID), zap.String("endpoint", r.endpointID), zap.String("hop", hop))
 	}
+	f.denyAction(client)
+}
+
+// denyAction answers a denied connection as deny_action says.
+func (f *flow) denyAction(client *socket) {
 	if f.s.top.Load().cfg.DenyAction != config.DenyReset {
 		// Held off the loop: the hold waits in Go's netpoller.
 		go func() {
@@ -170,6 +185,9 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 	}
 	f.ct.Node = netip.AddrPortFrom(f.r.node, port)
 	if !f.providerAllows(client, port) {
+		return
+	}
+	if fs := f.s.faults.active.Load(); fs != nil && f.faultAtDial(*fs, client, t0) {
 		return
 	}
 	target, pending, err := f.s.startDial(f.ct.Node, f.ct.Target)
@@ -220,7 +238,11 @@ func (f *flow) await(client, target *socket, try int, t0 time.Time) {
 // client's RST; a flow terminated meanwhile ends with an RST (an ELB reset).
 func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) {
 	if f.killed.Load() {
-		f.r.svc.elbResets.Inc()
+		if f.s.faults.flows.done(f) {
+			f.r.svc.targetResets.Inc()
+		} else {
+			f.r.svc.elbResets.Inc()
+		}
 		f.end(client, target)
 		return
 	}
@@ -320,6 +342,7 @@ func (f *flow) end(client, target *socket) {
 	}
 	if f.t != nil {
 		f.t.removeFlow(f)
+		f.s.faults.flows.done(f) // forget what faults tracked of it
 	}
 	f.s.table.Remove(&f.ct)
 	if !f.denied {
@@ -333,6 +356,7 @@ func (f *flow) end(client, target *socket) {
 func (f *flow) FlowDone(rf *relay.Flow) {
 	svc := &f.r.svc
 	ab, ba := rf.Bytes()
+	byTarget := f.s.faults.flows.done(f)
 	svc.bytesToTarget.Add(float64(ab))
 	svc.bytesToClient.Add(float64(ba))
 	switch rf.Cause() {
@@ -341,7 +365,11 @@ func (f *flow) FlowDone(rf *relay.Flow) {
 	case relay.ErrResetB:
 		svc.targetResets.Inc()
 	case relay.ErrTerminated:
-		svc.elbResets.Inc()
+		if byTarget { // a target_reset fault: the target sent it
+			svc.targetResets.Inc()
+		} else {
+			svc.elbResets.Inc()
+		}
 	}
 	f.t.removeFlow(f)
 	f.s.table.Remove(&f.ct)

@@ -34,7 +34,11 @@ func (f *flow) deniedState() {
 // failed shows a flow whose target was not reached, with the reason; the
 // caller ends it (the client gets an RST).
 func (f *flow) failed(reason string) {
-	f.ct.Why = &conntrack.Cause{Reason: reason}
+	c := &conntrack.Cause{Reason: reason}
+	if f.ct.Why != nil { // set by a fault (faultapply.go)
+		c.Fault = f.ct.Why.Fault
+	}
+	f.ct.Why = c
 	f.s.table.InsertAs(&f.ct, conntrack.StateFailed)
 }
 

@@ -64,7 +64,9 @@ func (s *Server) checkLoop(t *target, stop chan struct{}) {
 			return
 		default:
 		}
-		s.healthResult(t, hc, reason, desc)
+		if reason != probeSkipped {
+			s.healthResult(t, hc, reason, desc)
+		}
 		timer.Reset(hc.Interval.D())
 	}
 }
@@ -81,6 +83,11 @@ func (s *Server) probe(t *target, hc config.HealthCheck) (reason, desc string) {
 	node, ok := (*t.g.nodes.Load())[az]
 	if !ok {
 		return ReasonConnectionError, fmt.Sprintf("no NLB node in %s to send health checks from", az)
+	}
+	if skip, reason, desc := s.probeFault(t, node, hc); skip {
+		return probeSkipped, ""
+	} else if reason != "" {
+		return reason, desc
 	}
 	port := t.addr.Port()
 	if hc.Port != 0 {

@@ -140,6 +140,7 @@ func (s *Server) reload(cfg *config.Config) error {
 		s.notifier.SetSubscriptions(subscriptions(cfg))
 	}
 	s.apply(top)
+	s.loadFaults(top.cfg)
 	// New listeners accept once their targets are registered (apply);
 	// outside s.mu: the loops take it when they accept.
 	for addr, ln := range fresh {

@@ -100,6 +100,7 @@ type Server struct {
 	dials    dialing              // sockets of dials in progress
 	reloadMu sync.Mutex           // serialises reloads, and them with Shutdown
 	notifier *notify.Notifier
+	faults   faultRegistry // SPEC §11 (faults.go)
 
 	// rtMu guards the runtime state that outlives generations.
 	rtMu      sync.Mutex
@@ -144,6 +145,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m = newMetrics(s.reg)
+	s.faults.initMetrics(s.reg)
 	s.ports = conntrack.NewPorts(nil)
 	s.table = conntrack.NewTable(conntrack.TableOptions{})
 	s.reg.MustRegister(portCollector{s})
@@ -216,6 +218,7 @@ func (s *Server) open() error {
 		s.onBound()
 	}
 	s.apply(top)
+	s.loadFaults(top.cfg)
 	// Only now, with the targets registered, do the loops accept: a client
 	// that connected earlier waits in the listen backlog instead of being
 	// reset for want of a target.
@@ -407,5 +410,9 @@ func (s *Server) pool(r *route, t *target) (*conntrack.Pool, error) {
 	if _, ok := s.poolService.Load(t.addr); !ok {
 		s.poolService.Store(t.addr, r.serviceID)
 	}
-	return s.ports.Pool(r.node, t.addr, tg.PortBudget, tg.PortReuseDelay.D())
+	budget := tg.PortBudget
+	if fs := s.faults.active.Load(); fs != nil {
+		budget = faultBudget(*fs, r, t, budget)
+	}
+	return s.ports.Pool(r.node, t.addr, budget, tg.PortReuseDelay.D())
 }

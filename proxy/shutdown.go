@@ -35,6 +35,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.cancel()
+	s.stopFaults()
 	s.closeEngine()
 	s.stopHealth()
 	s.stopBuiltins()

@@ -201,6 +201,9 @@ func eventLine(ev *conntrack.Event) string {
 	case conntrack.EventFailed:
 		line += " reason=" + v.Reason
 	}
+	if v.Fault != "" {
+		line += " fault=" + v.Fault
+	}
 	return line
 }
 

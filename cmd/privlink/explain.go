@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/privlink/privlink/acl"
+	"github.com/privlink/privlink/proxy"
 )
 
 func newExplainCmd() *cobra.Command {
@@ -93,6 +94,7 @@ func explainOffline(cmd *cobra.Command, cf *configFlags, q acl.Query, to string,
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	proxy.ExplainFaults(r, cfg.Faults)
 	return report(cmd.OutOrStdout(), r, asJSON, r.Allowed)
 }
 

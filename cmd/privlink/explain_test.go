@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/privlink/privlink/acl"
-	"github.com/privlink/privlink/config"
-	"github.com/privlink/privlink/proxy"
 )
 
 // explainYAML is the embedded default with a NACL on the az1 endpoint subnet
@@ -123,15 +121,7 @@ func TestValidateWarnsShadowedRule(t *testing.T) {
 func TestExplainAdmin(t *testing.T) {
 	y := strings.Replace(explainYAML, "  - id: vpce-svc-0123456789abcdef0\n",
 		"  - id: vpce-svc-0123456789abcdef0\n    allowed_principals: [\"arn:aws:iam::444455556666:root\"]\n", 1)
-	cfg, err := config.Parse("explain.yaml", []byte("admin: {listen: \"127.61.0.1:0\"}\ndns: {listen: \"off\"}\n"+y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.Start(cfg, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startServer(t, "explain.yaml", "admin: {listen: \"127.61.0.1:0\"}\ndns: {listen: \"off\"}\n"+y)
 	admin := srv.AdminAddr()
 	args := []string{"explain", "--admin", admin, "--from", "127.62.0.1:40000", "--endpoint", "vpce-0123456789abcdef0"}
 	code, out, errOut := runCmd(t, args...)

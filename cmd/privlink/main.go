@@ -96,6 +96,7 @@ func newRootCmd() *cobra.Command {
 		newLoadtestCmd(),
 		newHostsCmd(),
 		newHealthCmd(),
+		newFaultCmd(),
 	)
 	return root
 }

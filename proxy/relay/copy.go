@@ -50,13 +50,20 @@ type dir struct {
 func (d *dir) init(f *Flow, src, dst *side) { d.f, d.src, d.dst = f, src, dst }
 
 // pending reports bytes read and not yet written.
-func (d *dir) pending() bool { return d.left != nil || (d.p != nil && d.p.data > 0) }
+// A direction with toxics may always have some (pumpToxic knows).
+func (d *dir) pending() bool {
+	return d.left != nil || (d.p != nil && d.p.data > 0) || d.f.Toxics != nil
+}
 
 // pump moves what src has to dst until src has nothing (EAGAIN), dst
 // takes no more (EAGAIN: its EPOLLOUT resumes the direction), the
 // direction ends, or the budget is spent (the direction waits in the ready
 // list for its next turn).
 func (d *dir) pump() {
+	if d.f.Toxics != nil {
+		d.pumpToxic()
+		return
+	}
 	moved := 0
 	for !d.finished {
 		if d.pending() && !d.drain() {

@@ -31,4 +31,10 @@
 // side sends next is reset (TCP_ELB_Reset). Each loop keeps its flows in a
 // timing wheel by the time of their next idle check (idle.go): a sweep
 // visits only the flows whose check is due.
+//
+// A flow may carry Toxics (toxic.go): latency, bandwidth, slicing, limits,
+// resets and holds on its bytes, Toxiproxy's toxics. Its directions then
+// read through a ring of their own and write when the toxic allows, waking
+// on the loop's timer heap (toxictimer.go); they never splice. Flows
+// without Toxics take the path above unchanged.
 package relay

@@ -195,6 +195,9 @@ type Loop struct {
 	now int64
 	// yielded is when the loop last went through the scheduler.
 	yielded int64
+
+	// timers are the toxic directions' (toxictimer.go).
+	timers timerHeap
 }
 
 // op is a request to a loop from another goroutine.
@@ -204,6 +207,7 @@ type op struct {
 	ln     *Listener
 	fd     int            // opAccepted
 	remote netip.AddrPort // opAccepted
+	tox    *Toxics        // opToxics
 }
 
 type opKind uint8
@@ -218,6 +222,8 @@ const (
 	opUnlisten
 	opSweep
 	opAccepted
+	opHold
+	opToxics
 )
 
 func newLoop(e *Engine) (*Loop, error) {
@@ -289,6 +295,9 @@ func (l *Loop) run() {
 		if l.resumeAt != 0 && l.now >= l.resumeAt {
 			l.resumeListeners()
 		}
+		if len(l.timers.h) > 0 {
+			l.timers.run(l.now)
+		}
 		inbox := false
 		for _, ev := range events[:n] {
 			if int(ev.Fd) == l.evfd {
@@ -319,9 +328,13 @@ func (l *Loop) waitTimeout() int {
 	case len(l.ready) > 0:
 		return 0
 	case l.resumeAt != 0:
-		return int(max(0, (l.resumeAt-l.now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+		ms := int(max(0, (l.resumeAt-l.now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+		if t := l.timers.wait(l.now); t >= 0 {
+			ms = min(ms, t)
+		}
+		return ms
 	}
-	return -1
+	return l.timers.wait(l.now)
 }
 
 // yieldEvery is how often a busy loop goes through Go's scheduler
@@ -397,6 +410,10 @@ func (l *Loop) takeInbox() bool {
 			o.ln.accepted(l, o.fd, o.remote)
 		case opSweep:
 			l.sweep()
+		case opHold:
+			o.f.hold()
+		case opToxics:
+			o.f.setToxics(o.tox)
 		case opStop:
 			stop = true
 		}

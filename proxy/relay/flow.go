@@ -76,6 +76,8 @@ type Flow struct {
 	// one write together with the first bytes A sends (PROXY protocol
 	// placement "first_data"). If A closes without sending, no header is sent.
 	HeaderFirst bool
+	// Toxics shape the flow's bytes (toxic.go); nil: the usual path.
+	Toxics *Toxics
 
 	l           *Loop
 	a, b        side
@@ -90,9 +92,9 @@ type Flow struct {
 
 	expired atomic.Bool
 	// The idle timeout's state (idle.go), owned by the loop.
+	segs uint32 // segments both sockets had received at the last sample; 0: none since data moved
 	due  int64  // the time of the wheel slot the flow is in; 0: untimed
 	kept int64  // when keepalives were last seen: the idle timer restarts
-	segs uint32 // segments both sockets had received at the last sample; 0: none since data moved
 }
 
 // Start relays f until both directions have ended. It returns at once.
@@ -174,6 +176,9 @@ func (l *Loop) start(f *Flow) {
 		return
 	}
 	f.a.writable, f.b.writable = true, true
+	if f.Toxics != nil {
+		f.startToxics(now)
+	}
 	f.ab.pump()
 	f.ba.pump()
 }
@@ -257,6 +262,9 @@ func (f *Flow) complete() {
 	f.a.close()
 	f.b.close()
 	f.l.wheel.remove(f)
+	if f.Toxics != nil {
+		f.stopToxics()
+	}
 	if f.counted {
 		f.l.load.Add(-1)
 	}

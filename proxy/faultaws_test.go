@@ -1,0 +1,299 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
+)
+
+// An AZ outage with deny_action reset: the AZ's interface resets new
+// connections, its live flows are cut, and a client that retries on the
+// other AZ's interface gets through. Removing the fault restores the AZ.
+func TestFaultAZOutageReset(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, denyReset...)
+	l.echoTarget("10.20", false)
+	l.echoTarget("11.20", false)
+	l.start()
+	live := l.dial("1.50", "1.10")
+	if err := echo(t, live, "before"); err != nil {
+		t.Fatal(err)
+	}
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	if err := resetSeen(live, nil); err != nil {
+		t.Fatalf("live flow through the AZ: %v", err)
+	}
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatalf("new connection to the AZ's interface: %v", err)
+	}
+	if err := l.echoes("1.50", "2.10"); err != nil { // the client retries on the other AZ
+		t.Fatalf("other AZ: %v", err)
+	}
+	if fi, _ := l.srv.Fault("az_outage-1"); fi.Flows != 2 {
+		t.Fatalf("fault counted %d flows, want 2 (one cut, one refused)", fi.Flows)
+	}
+	if err := l.srv.RemoveFault("az_outage-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.echoes("1.50", "1.10"); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+}
+
+// With deny_action drop (AWS), the AZ's interface answers nothing: the
+// client times out and moves to the other AZ; the denial shows in the
+// connection events naming the fault, and no flow-log record is written.
+func TestFaultAZOutageSilent(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.echoTarget("11.20", false)
+	l.start()
+	evs := l.streamEvents()
+	l.addFault(config.Fault{ID: "az1-down", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1"}, Toxicity: 1})
+	c, err := l.tryDial("1.50", "1.10")
+	if err == nil {
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err = c.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read through the AZ in an outage: %v, want a timeout (silence)", err)
+		}
+	}
+	if v := nextEvent(t, evs, conntrack.EventDenied); v.Fault != "az1-down" || v.Hop != hopFault {
+		t.Fatalf("denied event %+v, want fault az1-down at hop fault", v)
+	}
+	if err := l.echoes("1.50", "2.10"); err != nil {
+		t.Fatalf("other AZ: %v", err)
+	}
+}
+
+// A black-holed target: flows to it fail after the dial timeout, its
+// health checks time out until it is unhealthy (NLB reports
+// Target.FailedHealthChecks, "Request timed out"), and new flows go to the
+// healthy target.
+func TestFaultTargetBlackhole(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, fastHealth("")...)
+	l.echoTarget("10.20", false)
+	b := l.echoTarget("10.21", false)
+	l.start()
+	a := l.addr("10.20")
+	l.waitState(netipAP(a, 9443), StateHealthy, 3*time.Second)
+	l.waitState(b.addr, StateHealthy, 3*time.Second)
+	l.addFault(newFault(config.FaultTargetBlackhole, config.FaultScope{Target: netipAP(a, 9443)}))
+	l.waitState(netipAP(a, 9443), StateUnhealthy, 3*time.Second)
+	if st := l.targetState(netipAP(a, 9443)); st.Reason != ReasonFailedHealth || !strings.Contains(st.Description, "Request timed out") {
+		t.Fatalf("black-holed target: %+v, want %s / Request timed out", st, ReasonFailedHealth)
+	}
+	for i := range 5 {
+		if err := l.echoes("1.50", "1.10"); err != nil {
+			t.Fatalf("flow %d after the target turned unhealthy: %v", i, err)
+		}
+	}
+}
+
+// A flow that picks a black-holed target waits out the dial timeout and is
+// reset; the failed event says timeout and names the fault.
+func TestFaultTargetBlackholeDial(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.start()
+	evs := l.streamEvents()
+	l.addFault(config.Fault{ID: "bh", Kind: config.FaultTargetBlackhole, Scope: config.FaultScope{TargetGroup: "tg"}, Toxicity: 1})
+	t0 := time.Now()
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 2*time.Second {
+		t.Fatalf("reset after %s, want the dial timeout (2s) first", d)
+	}
+	if v := nextEvent(t, evs, conntrack.EventFailed); v.Reason != conntrack.ReasonTimeout || v.Fault != "bh" {
+		t.Fatalf("failed event %+v, want reason timeout naming fault bh", v)
+	}
+}
+
+// target_reset: new connections are refused by the target (client RST,
+// a target reset), live flows are reset and counted as the target's.
+func TestFaultTargetReset(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	live := l.dial("1.50", "1.10")
+	if err := echo(t, live, "x"); err != nil {
+		t.Fatal(err)
+	}
+	before := l.metric(l.svcMetrics().targetResets)
+	l.addFault(newFault(config.FaultTargetReset, config.FaultScope{Target: netipAP(l.addr("10.20"), 9443)}))
+	if err := resetSeen(live, nil); err != nil {
+		t.Fatalf("live flow: %v", err)
+	}
+	c, err := l.tryDial("1.50", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatalf("new flow: %v", err)
+	}
+	waitFor(t, func() bool { return l.metric(l.svcMetrics().targetResets)-before == 2 }, "two target resets")
+	if err := l.srv.RemoveFault("target_reset-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.echoes("1.50", "1.10"); err != nil {
+		t.Fatalf("after removing the fault: %v", err)
+	}
+}
+
+// node_reset_all resets every live flow through the node (ELB resets);
+// flows through the other node go on.
+func TestFaultNodeResetAll(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.echoTarget("11.20", false)
+	l.start()
+	a1, a2, b := l.dial("1.50", "1.10"), l.dial("1.51", "1.10"), l.dial("2.50", "2.10")
+	for _, c := range []*net.TCPConn{a1, a2, b} {
+		if err := echo(t, c, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.metric(l.svcMetrics().elbResets)
+	fi := l.addFault(newFault(config.FaultNodeResetAll, config.FaultScope{Node: l.addr("10.5")}))
+	for _, c := range []*net.TCPConn{a1, a2} {
+		if err := resetSeen(c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := echo(t, b, "still"); err != nil {
+		t.Fatalf("flow through the other node: %v", err)
+	}
+	waitFor(t, func() bool { return l.metric(l.svcMetrics().elbResets)-before == 2 }, "two ELB resets")
+	if fi, _ = l.srv.Fault(fi.ID); fi.Flows != 2 {
+		t.Fatalf("fault counted %d flows, want 2", fi.Flows)
+	}
+}
+
+// port_budget shrinks the pool at once: with one port, a second
+// connection while the first lives is a port allocation error.
+func TestFaultPortBudget(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	f := newFault(config.FaultPortBudget, config.FaultScope{TargetGroup: "tg"})
+	f.Budget = 1
+	l.addFault(f)
+	first := l.dial("1.50", "1.10")
+	if err := echo(t, first, "x"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.tryDial("1.51", "1.10")
+	if err := resetSeen(c, err); err != nil {
+		t.Fatalf("second connection with a budget of 1: %v", err)
+	}
+	target := netipAP(l.addr("10.20"), 9443).String()
+	if n := l.metric(l.srv.m.portErrors.WithLabelValues(svcID, target)); n != 1 {
+		t.Fatalf("port allocation errors = %v, want 1", n)
+	}
+}
+
+// idle_timeout overrides the listener's: the flow expires and the next
+// side that sends gets an RST.
+func TestFaultIdleTimeout(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	f := newFault(config.FaultIdleTimeout, config.FaultScope{Listener: 8443})
+	f.IdleTimeout = config.Duration(300 * time.Millisecond)
+	l.addFault(f)
+	c := l.dial("1.50", "1.10")
+	if err := echo(t, c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		vs := l.srv.table.Snapshot(conntrack.Filter{}, nil)
+		return len(vs) == 1 && vs[0].State == conntrack.StateExpired
+	}, "the flow to expire")
+	c.Write([]byte("late"))
+	if err := resetSeen(c, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Flow logs where AWS would log: no record for SYNs an AZ outage swallows
+// (the interface is gone), records as usual on the other AZ.
+func TestFaultAZOutageFlowLogs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.log")
+	l := newLab(t, false, config.PlacementFirstData, "admin:", fmt.Sprintf("flow_logs: {path: %q, interval: 60s}\nadmin:", path))
+	l.echoTarget("11.20", false)
+	l.start()
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	if c, err := l.tryDial("1.50", "1.10"); err == nil {
+		c.Write([]byte("lost"))
+		c.Close()
+	}
+	if err := l.echoes("2.50", "2.10"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { fi, _ := l.srv.Fault("az_outage-1"); return fi.Flows == 1 }, "the swallowed connection")
+	l.srv.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := string(data); strings.Contains(text, l.p+".1.10") || strings.Contains(text, l.p+".1.50") || !strings.Contains(text, l.p+".2.10") {
+		t.Fatalf("flow log, want records of az2 only:\n%s", text)
+	}
+}
+
+// While an AZ is out, the endpoint's regional name answers only the
+// other AZ's interface; it comes back when the fault ends.
+func TestFaultAZOutageDNS(t *testing.T) {
+	l := dnsLab(t).start()
+	r := l.srv.Resolver()
+	lookup := func() []string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err := r.LookupHost(ctx, regionalOf(endpointID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	if got := lookup(); len(got) != 1 || got[0] != l.p+".2.10" {
+		t.Fatalf("during the outage: %v, want only %s.2.10", got, l.p)
+	}
+	if err := l.srv.RemoveFault("az_outage-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(); len(got) != 2 {
+		t.Fatalf("after the outage: %v, want both interfaces", got)
+	}
+}
+
+// The node of an AZ in an outage sends no health checks; they resume
+// when the AZ is back.
+func TestFaultAZOutageStopsHealthChecks(t *testing.T) {
+	l := newLab(t, true, config.PlacementFirstData, fastHealth("")...)
+	a := l.echoTarget("10.20", true)
+	l.echoTarget("10.21", true)
+	l.start()
+	l.waitState(a.addr, StateHealthy, 3*time.Second)
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"}))
+	time.Sleep(150 * time.Millisecond) // a probe already sent may still land
+	before := a.locals.Load()
+	time.Sleep(500 * time.Millisecond) // five intervals
+	if n := a.locals.Load() - before; n != 0 {
+		t.Fatalf("%d health checks from the node of an AZ in an outage", n)
+	}
+	if st := l.targetState(a.addr); st.State != StateHealthy {
+		t.Fatalf("target %+v: a node that sends no checks changes nothing", st)
+	}
+	if err := l.srv.RemoveFault("az_outage-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return a.locals.Load() > before }, "health checks to resume")
+}
