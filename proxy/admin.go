@@ -51,6 +51,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
+	s.dashboardRoutes(mux)
 	mux.HandleFunc("/", fallback(mux))
 	return sameOrigin(mux)
 }
