@@ -23,7 +23,7 @@ function h(tag, attrs, ...kids) {
 
 // States are shown as an icon and a word; the colour only repeats them.
 const STATE_ICON = {
-  available: '✔', healthy: '✔', initial: '⏳', pendingAcceptance: '⏳', draining: '↘',
+  available: '✔', healthy: '✔', initial: '○', pendingAcceptance: '○', draining: '↘',
   unused: '–', deleted: '–', unhealthy: '✖', rejected: '✖',
 };
 const STATE_TONE = {
@@ -181,7 +181,7 @@ function ifaceCard(ep, i) {
     h('h4', {}, i.ip + ' :' + i.ports.join(', :')),
     h('p', {}, i.az + ' · ' + i.subnet + ' → node ' + i.node),
     rules(sgText(ep.security_groups, 'no SG'), naclText(i.nacl)),
-    h('p', {class: 'live', 'data-zone': key(ep.service, i.az)}, '…'));
+    h('p', {class: 'live', 'data-zone': key(ep.service, i.az), title: 'the service in this AZ, all its endpoints'}, '…'));
 }
 
 function serviceCard(s) {
@@ -305,8 +305,9 @@ function applyFrame(f) {
     if (fl) fl.textContent = 'active flows ' + t.active_flows;
   }
   for (const z of f.zones) {
-    const el = $(`p[data-zone="${CSS.escape(key(z.service, z.az))}"]`);
-    if (el) el.textContent = `active ${z.active_flows} · new ${fmtCount(z.new_flows_per_s)}/s · ${fmtBytes(z.bytes_per_s)}/s`;
+    for (const el of $$(`p[data-zone="${CSS.escape(key(z.service, z.az))}"]`)) {
+      el.textContent = `active ${z.active_flows} · new ${fmtCount(z.new_flows_per_s)}/s · ${fmtBytes(z.bytes_per_s)}/s`;
+    }
   }
   hopCounts(f);
   for (const p of PANELS) p.render(f);

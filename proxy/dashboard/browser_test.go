@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,8 +43,8 @@ func nodeIDs(top proxy.DashTopology) []string {
 // topology: it draws every box, shows a new connection in the live counts
 // within 2 s and a denied one with its hop, and its buttons act.
 func TestBrowser(t *testing.T) {
+	ctx := browser(t, 1280, 800) // first: skips without Chromium
 	srv, url := startLab(t, nil)
-	ctx := browser(t, 1280, 800)
 	run(t, ctx, 30*time.Second, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#feed[data-state="live"]`)))
 	waitJS(t, ctx, 10*time.Second, "the topology drawn", `document.querySelectorAll('[data-node^="target:"]').length === 2`)
 
@@ -94,6 +95,20 @@ func TestBrowser(t *testing.T) {
 			`document.querySelector('#col-interfaces .hopcount').textContent.includes('endpoint_sg_ingress 1')`)
 	})
 
+	t.Run("explain form", func(t *testing.T) {
+		run(t, ctx, 10*time.Second,
+			chromedp.SetValue(chromedp.CSS(`#explain-form input[name="from"]`), "127.87.2.50"),
+			chromedp.SetValue(chromedp.CSS(`#explain-form select[name="endpoint"]`), epOpen),
+			chromedp.SetValue(chromedp.CSS(`#explain-form input[name="port"]`), "8443"),
+			chromedp.Click(chromedp.CSS(`#explain-form button[type="submit"]`)))
+		waitJS(t, ctx, 5*time.Second, "the hop table denying at the endpoint SG",
+			`[...document.querySelectorAll('#explain-out tr[data-verdict="deny"]')].some(r => r.textContent.includes('endpoint_sg_ingress'))`)
+		out := eval[string](t, ctx, `document.querySelector('#explain-out').innerText`)
+		if !strings.Contains(out, "From 127.87.2.50 to "+epOpen) || !strings.Contains(out, "endpoint_state") {
+			t.Errorf("explain output:\n%s", out)
+		}
+	})
+
 	t.Run("accept button", func(t *testing.T) {
 		if st := srv.Endpoint(epPending).State; st != proxy.EndpointPendingAcceptance {
 			t.Fatalf("endpoint %s is %s before the click, want pendingAcceptance", epPending, st)
@@ -122,4 +137,40 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("reject by keyboard", func(t *testing.T) {
+		sel := fmt.Sprintf(`button[data-action="reject"][data-endpoint="%s"]`, epPending)
+		run(t, ctx, 10*time.Second, chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent("\r"))
+		waitJS(t, ctx, 5*time.Second, "the endpoint shown rejected",
+			fmt.Sprintf(`document.querySelector('[data-endpoint-state="%s"]').textContent.includes('✖ rejected')`, epPending))
+		if st := srv.Endpoint(epPending).State; st != proxy.EndpointRejected {
+			t.Fatalf("endpoint %s is %s after Enter on Reject, want rejected", epPending, st)
+		}
+	})
+
+	t.Run("readable wide and narrow", func(t *testing.T) {
+		layout(t, ctx, 1280, 800, false)
+		layout(t, ctx, 480, 800, true)
+		layout(t, ctx, 1280, 800, false)
+	})
+}
+
+// layout sets the window size and checks the page fits its width (no
+// sideways scrolling), every box is shown, and the columns sit side by
+// side (wide) or stack in path order (narrow).
+func layout(t *testing.T, ctx context.Context, w, h int64, stacked bool) {
+	t.Helper()
+	run(t, ctx, 10*time.Second, chromedp.EmulateViewport(w, h))
+	waitJS(t, ctx, 5*time.Second, fmt.Sprintf("the page fitting %d px", w), `document.documentElement.scrollWidth <= window.innerWidth`)
+	hidden := eval[[]string](t, ctx, `[...document.querySelectorAll('[data-node]')].filter(e => e.getBoundingClientRect().width < 100).map(e => e.dataset.node)`)
+	if len(hidden) > 0 {
+		t.Errorf("at %d px, boxes squeezed or hidden: %v", w, hidden)
+	}
+	side := eval[bool](t, ctx, `(() => {
+		const cols = [...document.querySelectorAll('#graph .col')].map(c => c.getBoundingClientRect());
+		return cols.every((r, i) => i === 0 || r.left > cols[i-1].left && Math.abs(r.top - cols[0].top) < 2);
+	})()`)
+	if side == stacked {
+		t.Errorf("at %d px: columns side by side = %v, want %v", w, side, !stacked)
+	}
 }

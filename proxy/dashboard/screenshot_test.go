@@ -25,15 +25,16 @@ func TestScreenshot(t *testing.T) {
 	if path == "" {
 		t.Skip(screenshotEnv + " is not set: no screenshot taken")
 	}
+	ctx := browser(t, 1280, 800)
 	cfg := config.Default()
 	cfg.Admin.Listen, cfg.DNS.Listen = "127.0.0.1:0", "off" // the default's ports may be taken
 	srv, url := startLab(t, cfg)
 	waitHealthy(t, srv)
-	traffic(t, srv)
-	ctx := browser(t, 1280, 800)
 	run(t, ctx, 30*time.Second, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#feed[data-state="live"]`)))
 	waitJS(t, ctx, 10*time.Second, "the live counts", `document.querySelectorAll('#panel-traffic tr[data-zone]').length === 2`)
-	time.Sleep(2 * dashFrames) // a frame with the rates of the traffic above
+	traffic(t, srv)
+	waitJS(t, ctx, 5*time.Second, "the rates of the traffic", // shown for the second after it
+		`[...document.querySelectorAll('#panel-traffic td')].some(td => /[1-9].* B$/.test(td.textContent))`)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
@@ -45,9 +46,6 @@ func TestScreenshot(t *testing.T) {
 	}
 	t.Logf("wrote %s (%d bytes)", path, len(png))
 }
-
-// dashFrames is the time a few live frames take.
-const dashFrames = time.Second
 
 // waitHealthy waits (bounded) until every target passed its health checks.
 func waitHealthy(t *testing.T, srv *proxy.Server) {
