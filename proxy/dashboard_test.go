@@ -65,15 +65,16 @@ func TestDashboardFetchesNothingElsewhere(t *testing.T) {
 }
 
 func TestDashboardTopology(t *testing.T) {
-	l, base := adminLab(t, dashNACL...)
+	l, base := adminLab(t, append(dashNACL, "security_groups:", "clients: [{cidr: P.2.50/32, subnet: subnet-c2, security_groups: [sg-endpoint]}]\nsecurity_groups:")...)
 	_, body := send(t, "GET", base+"/v1/dashboard/topology", "")
 	var top DashTopology
 	if err := json.Unmarshal([]byte(body), &top); err != nil {
 		t.Fatalf("%v:\n%s", err, body)
 	}
 	p := l.p
-	if len(top.Clients) != 2 || top.Clients[0].Subnet != "subnet-c1" || top.Clients[0].NACL != "acl-c1" || top.Clients[1].NACL != "" {
-		t.Errorf("clients: %+v, want subnet-c1 (acl-c1) and subnet-c2 (default NACL)", top.Clients)
+	if len(top.Clients) != 3 || top.Clients[0].Subnet != "subnet-c1" || top.Clients[0].NACL != "acl-c1" || top.Clients[1].NACL != "" ||
+		top.Clients[2].Kind != "client" || top.Clients[2].AZ != "use1-az2" || !slices.Equal(top.Clients[2].SecurityGroups, []string{"sg-endpoint"}) {
+		t.Errorf("clients: %+v, want subnet-c1 (acl-c1), subnet-c2 (default NACL) and the client P.2.50 (sg-endpoint)", top.Clients)
 	}
 	if len(top.Endpoints) != 1 || len(top.Endpoints[0].Interfaces) != 2 {
 		t.Fatalf("endpoints: %+v", top.Endpoints)
@@ -192,7 +193,9 @@ func readN(t *testing.T, c interface{ Read([]byte) (int, error) }, n int) {
 // One sampler serves every page, and there is none, nor any subscription
 // to the connection table, while no page is connected.
 func TestDashboardSamplerOnlyWhileWatched(t *testing.T) {
-	l := newLab(t, false, config.PlacementFirstData).start()
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
 	mux := http.NewServeMux()
 	hub := l.srv.dashboardRoutes(mux)
 	ts := httptest.NewServer(mux)

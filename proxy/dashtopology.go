@@ -96,7 +96,8 @@ type DashTarget struct {
 
 // DashboardTopology describes the running topology for the dashboard.
 func (s *Server) DashboardTopology() DashTopology {
-	cfg := s.top.Load().cfg
+	top := s.top.Load()
+	cfg := top.cfg
 	nacl := subnetNACLs(cfg)
 	out := DashTopology{Region: cfg.Region, Clients: dashClients(cfg, nacl)}
 	for _, ep := range cfg.Endpoints {
@@ -104,7 +105,7 @@ func (s *Server) DashboardTopology() DashTopology {
 			out.Gateways = append(out.Gateways, ep.ID)
 			continue
 		}
-		out.Endpoints = append(out.Endpoints, s.dashEndpoint(cfg, &ep, nacl))
+		out.Endpoints = append(out.Endpoints, s.dashEndpoint(top, &ep, nacl))
 	}
 	for i := range cfg.Services {
 		if sv := &cfg.Services[i]; len(sv.LoadBalancer.Nodes) > 0 {
@@ -139,32 +140,21 @@ func dashClients(cfg *config.Config, nacl map[string]string) []DashClient {
 		}
 	}
 	for _, c := range cfg.Clients {
-		out = append(out, DashClient{Kind: "client", CIDR: c.CIDR, Subnet: c.Subnet, AZ: subnetAZ(cfg, c.Subnet),
-			NACL: nacl[c.Subnet], SecurityGroups: c.SecurityGroups})
+		dc := DashClient{Kind: "client", CIDR: c.CIDR, Subnet: c.Subnet, NACL: nacl[c.Subnet], SecurityGroups: c.SecurityGroups}
+		if sn := cfg.Subnet(c.Subnet); sn != nil {
+			dc.AZ = sn.AZ
+		}
+		out = append(out, dc)
 	}
 	return out
 }
 
-func subnetAZ(cfg *config.Config, id string) string {
-	for _, sn := range cfg.Subnets {
-		if sn.ID == id {
-			return sn.AZ
-		}
-	}
-	return ""
-}
-
-func (s *Server) dashEndpoint(cfg *config.Config, ep *config.Endpoint, nacl map[string]string) DashEndpoint {
+func (s *Server) dashEndpoint(top *topology, ep *config.Endpoint, nacl map[string]string) DashEndpoint {
 	d := DashEndpoint{ID: ep.ID, Service: ep.Service, State: EndpointAvailable, SecurityGroups: ep.SecurityGroups}
 	if e := s.lookupEndpoint(ep.ID); e != nil {
 		d.State, d.Reason = e.snapshot()
 	}
-	var sv *config.Service
-	for i := range cfg.Services {
-		if cfg.Services[i].ID == ep.Service {
-			sv = &cfg.Services[i]
-		}
-	}
+	sv := findService(top, ep.Service)
 	for _, in := range ep.Interfaces {
 		di := DashInterface{AZ: in.AZ, Subnet: in.Subnet, NACL: nacl[in.Subnet], IP: in.IP}
 		if sv != nil {
