@@ -221,3 +221,24 @@ func TestDashboardSamplerOnlyWhileWatched(t *testing.T) {
 	stop2()
 	waitFor(t, func() bool { return hub.running.Load() == 0 && hub.subscribers() == 0 }, "the sampler to stop")
 }
+
+// BenchmarkDashboardFrame is the sampler's work per tick (4 a second while
+// a page is open) on the lab topology.
+func BenchmarkDashboardFrame(b *testing.B) {
+	y := strings.NewReplacer("P.", labNet()+".", "PPV2", "false", "PLACEMENT", "first_data").Replace(labYAML)
+	cfg, err := config.Parse("bench.yaml", []byte(y))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := Start(cfg, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	sm := newSampler(srv)
+	defer sm.close()
+	b.ReportAllocs()
+	for b.Loop() {
+		sm.frame(time.Now())
+	}
+}

@@ -78,8 +78,12 @@ type DeniedFlow struct {
 	Rule      string         `json:"rule"`
 }
 
-// deniedKept is how many denied flows a frame lists.
-const deniedKept = 20
+// deniedKept is how many denied flows a frame lists; histKept bounds the
+// points kept for rates (a second of ticks is 4).
+const (
+	deniedKept = 20
+	histKept   = 16
+)
 
 type zoneKey struct{ service, az string }
 
@@ -144,7 +148,7 @@ func (sm *sampler) frame(now time.Time) []byte {
 		base = sm.hist[0]
 	}
 	sm.hist = append(sm.hist, p)
-	for len(sm.hist) > 1 && now.Sub(sm.hist[1].at) >= time.Second {
+	for len(sm.hist) > 1 && (now.Sub(sm.hist[1].at) >= time.Second || len(sm.hist) > histKept) {
 		sm.hist = sm.hist[1:]
 	}
 	f := LiveFrame{Time: now, Topology: fmt.Sprintf("%p", sm.s.top.Load()),
