@@ -120,7 +120,28 @@ async function scheduleTopology() {
   }
 }
 
+// keep remembers, across a redraw, the focused control and the open
+// <details> by their card (data-node or data-endpoint) and their own name.
+function keep() {
+  const where = el => {
+    const card = el.closest('[data-node], [data-endpoint]');
+    if (!card) return null;
+    const c = card.dataset.node ? `[data-node="${CSS.escape(card.dataset.node)}"]` : `[data-endpoint="${CSS.escape(card.dataset.endpoint)}"]`;
+    const own = el.dataset.action ? `[data-action="${el.dataset.action}"]` : el.name ? `[name="${CSS.escape(el.name)}"]` : el.tagName.toLowerCase();
+    return c + ' ' + own;
+  };
+  const a = document.activeElement;
+  const focus = a && a !== document.body && $('#graph').contains(a) ? where(a) : null;
+  const open = $$('#graph details[open]').map(where).filter(Boolean);
+  return () => {
+    for (const sel of open) { const d = $(sel); if (d) d.open = true; }
+    const f = focus && $(focus);
+    if (f) f.focus();
+  };
+}
+
 function renderTopology(t) {
+  const restore = keep();
   wires = [];
   $('#region').textContent = t.region ? '· ' + t.region : '';
   drawnTargets = targetsSig(drawnTargetList(t));
@@ -131,6 +152,7 @@ function renderTopology(t) {
   fill('#col-targets', t.services.flatMap(s => s.target_groups.flatMap(g => g.targets.map(x => targetCard(s, g, x)))));
   fillExplainEndpoints(t);
   if (lastFrame) applyFrame(lastFrame);
+  restore();
   drawWires();
 }
 

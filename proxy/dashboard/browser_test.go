@@ -138,6 +138,25 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("register form", func(t *testing.T) {
+		form := fmt.Sprintf(`[data-node="tg:%s:tg-echo"] form.register`, service)
+		run(t, ctx, 10*time.Second,
+			chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-node="tg:%s:tg-echo"] summary`, service))),
+			chromedp.SetValue(chromedp.CSS(form+` input[name="ip"]`), "127.87.11.30"),
+			chromedp.SetValue(chromedp.CSS(form+` input[name="az"]`), "use1-az2"),
+			chromedp.Click(chromedp.CSS(form+` button[type="submit"]`)))
+		waitJS(t, ctx, 5*time.Second, "the registered target drawn",
+			fmt.Sprintf(`!!document.querySelector('[data-node="target:%s:tg-echo:127.87.11.30:9443"]')`, service))
+		if !slices.ContainsFunc(srv.Targets(), func(ti proxy.TargetInfo) bool {
+			return ti.Target.String() == "127.87.11.30:9443" && ti.AZ == "use1-az2"
+		}) {
+			t.Fatalf("targets after Register: %+v", srv.Targets())
+		}
+		// The redraw keeps the keyboard where it was: the form open, its button focused.
+		waitJS(t, ctx, 5*time.Second, "the focus kept on Register", fmt.Sprintf(
+			`document.activeElement === document.querySelector('%s button[type="submit"]') && document.querySelector('[data-node="tg:%s:tg-echo"] details').open`, form, service))
+	})
+
 	t.Run("reject by keyboard", func(t *testing.T) {
 		sel := fmt.Sprintf(`button[data-action="reject"][data-endpoint="%s"]`, epPending)
 		run(t, ctx, 10*time.Second, chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent("\r"))
