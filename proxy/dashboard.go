@@ -7,7 +7,7 @@ import (
 )
 
 // dashboardRoutes adds the dashboard (SPEC §13) to the admin API: the page
-// at GET /, its script and style under /dashboard/, the topology it draws
+// at GET /, its scripts and style under /dashboard/, the topology it draws
 // and the live frames it shows. The page acts through the same JSON
 // endpoints as scripts, behind the same same-origin guard. The hub
 // returned runs the live frames' sampler while a page is connected.

@@ -30,6 +30,7 @@ func TestDashboardPageAndAssets(t *testing.T) {
 	}{
 		{name: "page", method: "GET", path: "/", code: 200, typ: "text/html", has: `<script src="/dashboard/app.js" defer></script>`},
 		{name: "script", method: "GET", path: "/dashboard/app.js", code: 200, typ: "text/javascript", has: "new EventSource('/v1/dashboard/live')"},
+		{name: "topology script", method: "GET", path: "/dashboard/topology.js", code: 200, typ: "text/javascript", has: "function renderTopology"},
 		{name: "style", method: "GET", path: "/dashboard/style.css", code: 200, typ: "text/css", has: "@media (max-width: 900px)"},
 		{name: "no other file", method: "GET", path: "/dashboard/index.html", code: 404},
 		{name: "no listing", method: "GET", path: "/dashboard/", code: 404},
@@ -53,7 +54,7 @@ func TestDashboardPageAndAssets(t *testing.T) {
 // The page works offline: nothing it loads names another host.
 func TestDashboardFetchesNothingElsewhere(t *testing.T) {
 	_, base := adminLab(t)
-	for _, path := range []string{"/", "/dashboard/app.js", "/dashboard/style.css"} {
+	for _, path := range []string{"/", "/dashboard/app.js", "/dashboard/topology.js", "/dashboard/style.css"} {
 		_, body := send(t, "GET", base+path, "")
 		body = strings.ReplaceAll(body, "http://www.w3.org/2000/svg", "") // a namespace name, not fetched
 		for _, bad := range []string{"http://", "https://", "//cdn", "@import", "url("} {

@@ -1,5 +1,5 @@
 // Package dashboard holds privlink's web page (SPEC §13): one HTML page
-// with its script and style sheet, embedded in the binary and served at
+// with its scripts and style sheet, embedded in the binary and served at
 // the admin address. The page uses nothing from the network and no
 // framework: plain JavaScript draws the topology (GET
 // /v1/dashboard/topology), shows the live frames (GET /v1/dashboard/live,

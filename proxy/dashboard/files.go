@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-//go:embed index.html app.js style.css
+//go:embed index.html app.js topology.js style.css
 var files embed.FS
 
 // securityHeaders keeps the page to its own origin: scripts, styles and
@@ -28,12 +28,12 @@ func Page() http.Handler {
 	})
 }
 
-// Assets serves the page's script and style sheet under prefix
-// (prefix+"app.js", prefix+"style.css"); any other name is a 404.
+// Assets serves the page's scripts and style sheet under prefix
+// (prefix+"app.js", "topology.js", "style.css"); any other name is a 404.
 func Assets(prefix string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, prefix)
-		if name != "app.js" && name != "style.css" {
+		if name != "app.js" && name != "topology.js" && name != "style.css" {
 			http.NotFound(w, r)
 			return
 		}
