@@ -179,6 +179,22 @@ func TestDashboardLiveFrames(t *testing.T) {
 	})
 }
 
+// A reload changes the frames' topology tag, which makes the page redraw.
+func TestDashboardLiveTopologyTagFollowsReload(t *testing.T) {
+	l, base := adminLab(t)
+	sc, stop := liveStream(t, base)
+	defer stop()
+	first := nextFrame(t, sc, "a frame", func(*LiveFrame) bool { return true })
+	cfg, err := config.Parse("reloaded.yaml", []byte(strings.Replace(l.yaml, "cidr: 127.0.0.0/8}", "cidr: 127.0.0.0/9}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	nextFrame(t, sc, "a new topology tag", func(f *LiveFrame) bool { return f.Topology != first.Topology })
+}
+
 func readN(t *testing.T, c interface{ Read([]byte) (int, error) }, n int) {
 	t.Helper()
 	buf := make([]byte, n)
