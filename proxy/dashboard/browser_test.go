@@ -114,6 +114,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("endpoint %s is %s before the click, want pendingAcceptance", epPending, st)
 		}
 		sel := fmt.Sprintf(`button[data-action="accept"][data-endpoint="%s"]`, epPending)
+		settle(t, ctx)
 		run(t, ctx, 10*time.Second, chromedp.Click(chromedp.CSS(sel)))
 		waitJS(t, ctx, 5*time.Second, "the endpoint shown available",
 			fmt.Sprintf(`document.querySelector('[data-endpoint-state="%s"]').textContent.includes('available')`, epPending))
@@ -128,6 +129,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("deregister button", func(t *testing.T) {
 		node := fmt.Sprintf(`[data-node="target:%s:tg-echo:127.87.11.20:9443"]`, service)
+		settle(t, ctx)
 		run(t, ctx, 10*time.Second, chromedp.Click(chromedp.CSS(node+` button[data-action="deregister"]`)))
 		waitJS(t, ctx, 5*time.Second, "the target draining or gone",
 			fmt.Sprintf(`!document.querySelector('%s') || document.querySelector('%s').textContent.includes('draining')`, node, node))
@@ -140,6 +142,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("register form", func(t *testing.T) {
 		form := fmt.Sprintf(`[data-node="tg:%s:tg-echo"] form.register`, service)
+		settle(t, ctx)
 		run(t, ctx, 10*time.Second,
 			chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-node="tg:%s:tg-echo"] summary`, service))),
 			chromedp.SetValue(chromedp.CSS(form+` input[name="ip"]`), "127.87.11.30"),
@@ -159,7 +162,10 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("reject by keyboard", func(t *testing.T) {
 		sel := fmt.Sprintf(`button[data-action="reject"][data-endpoint="%s"]`, epPending)
-		run(t, ctx, 10*time.Second, chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent("\r"))
+		settle(t, ctx)
+		// Focused in one step (a redraw keeps the focus), then a real Enter key.
+		waitJS(t, ctx, 5*time.Second, "the focus on Reject", fmt.Sprintf(`(document.querySelector('%s').focus(), document.activeElement.matches('%s'))`, sel, sel))
+		run(t, ctx, 10*time.Second, chromedp.KeyEvent("\r"))
 		waitJS(t, ctx, 5*time.Second, "the endpoint shown rejected",
 			fmt.Sprintf(`document.querySelector('[data-endpoint-state="%s"]').textContent.includes('✖ rejected')`, epPending))
 		if st := srv.Endpoint(epPending).State; st != proxy.EndpointRejected {
@@ -172,6 +178,13 @@ func TestBrowser(t *testing.T) {
 		layout(t, ctx, 480, 800, true)
 		layout(t, ctx, 1280, 800, false)
 	})
+}
+
+// settle waits until the page is not fetching or redrawing the topology, so
+// that an action's node is not replaced between its lookup and its use.
+func settle(t *testing.T, ctx context.Context) {
+	t.Helper()
+	waitJS(t, ctx, 5*time.Second, "the topology settled", `topo !== null && !topoBusy && !topoAgain`)
 }
 
 // layout sets the window size and checks the page fits its width (no
