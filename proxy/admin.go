@@ -52,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
 	s.faultRoutes(mux)
+	s.dashboardRoutes(mux)
 	mux.HandleFunc("/", fallback(mux))
 	return sameOrigin(mux)
 }
