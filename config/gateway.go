@@ -156,12 +156,16 @@ func (r SGRule) Peer() string {
 }
 
 // PrefixLists maps each prefix list ID to its CIDRs: S3's holds the S3
-// endpoint's address.
+// endpoint's address, DynamoDB's the DynamoDB endpoint's.
 func (c *Config) PrefixLists() map[string][]netip.Prefix {
-	m := map[string][]netip.Prefix{S3PrefixList(c.Region): nil}
+	m := map[string][]netip.Prefix{S3PrefixList(c.Region): nil, DynamoDBPrefixList(c.Region): nil}
 	if c.S3.Enabled() {
 		a := c.S3.Addr().Addr()
 		m[S3PrefixList(c.Region)] = []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
+	}
+	if c.DynamoDB.Enabled() {
+		a := c.DynamoDB.Addr().Addr()
+		m[DynamoDBPrefixList(c.Region)] = []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
 	}
 	return m
 }
