@@ -52,9 +52,13 @@ func (sf *s3ExplainFlags) run(cmd *cobra.Command, cf *configFlags, from, endpoin
 }
 
 // explainGatewayPath answers --from with --endpoint of a gateway endpoint
-// and no --action: the path to S3.
+// and no --action: the path to its service (S3 or DynamoDB).
 func explainGatewayPath(cmd *cobra.Command, cfg *config.Config, q acl.Query, asJSON bool) error {
-	r, err := acl.ExplainGateway(acl.Compile(cfg), q.From, q.FromPort)
+	ev := acl.Compile(cfg)
+	r, err := acl.ExplainGateway(ev, q.From, q.FromPort)
+	if p := ev.GatewayOf(q.Endpoint); p != nil {
+		r, err = acl.ExplainGatewayPath(ev, p, q.From, q.FromPort)
+	}
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
