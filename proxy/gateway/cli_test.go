@@ -17,6 +17,12 @@ import (
 // would connect (the AWS CLI has no option to pick a source address).
 func (l *lab) awsCLI(aws, src, accessKey string, args ...string) (string, error) {
 	l.t.Helper()
+	return l.awsCLIAt(aws, l.s3, src, accessKey, args...)
+}
+
+// awsCLIAt runs the AWS CLI against the endpoint at addr (ip:port).
+func (l *lab) awsCLIAt(aws, addr, src, accessKey string, args ...string) (string, error) {
+	l.t.Helper()
 	shim, err := filepath.Abs("../../examples/aws-source-ip")
 	if err != nil {
 		l.t.Fatal(err)
@@ -24,7 +30,7 @@ func (l *lab) awsCLI(aws, src, accessKey string, args ...string) (string, error)
 	dir := l.t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	base := []string{"--endpoint-url", "http://" + l.s3, "--cli-connect-timeout", "10", "--cli-read-timeout", "20"}
+	base := []string{"--endpoint-url", "http://" + addr, "--cli-connect-timeout", "10", "--cli-read-timeout", "20"}
 	cmd := exec.CommandContext(ctx, aws, append(base, args...)...)
 	cmd.Dir = dir
 	for _, kv := range os.Environ() {

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -17,16 +20,110 @@ const dynamoTargetPrefix = "DynamoDB_20120810."
 // maxDynamoDBBody is DynamoDB's maximum request size (16 MiB).
 const maxDynamoDBBody = 16 << 20
 
-// dynamoBody is what the policy needs of a request body.
+// dynamoBody is what the policy needs of a request body. Keys match
+// exactly, as DynamoDB's do (encoding/json alone would also take
+// "tablename"), and a key given twice is refused: either way the policy
+// could judge another table than the backend serves.
 type dynamoBody struct {
-	TableName       string
-	TableArn        string
-	IndexName       string
-	ResourceArn     string
-	BackupArn       string
-	GlobalTableName string
-	RequestItems    map[string]json.RawMessage
-	TransactItems   []map[string]struct{ TableName string }
+	TableName, TableArn, IndexName          string
+	ResourceArn, BackupArn, GlobalTableName string
+	RequestItems                            []string    // BatchGetItem, BatchWriteItem: the tables, sorted
+	TransactItems                           [][2]string // TransactWriteItems, TransactGetItems: kind, table
+}
+
+// parseDynamoBody reads the keys of a request body the policy needs.
+func parseDynamoBody(body []byte) (*dynamoBody, error) {
+	top, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	b := &dynamoBody{}
+	for key, dst := range map[string]*string{"TableName": &b.TableName, "TableArn": &b.TableArn, "IndexName": &b.IndexName,
+		"ResourceArn": &b.ResourceArn, "BackupArn": &b.BackupArn, "GlobalTableName": &b.GlobalTableName} {
+		if raw, ok := top[key]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	if raw, ok := top["RequestItems"]; ok {
+		items, err := decodeObject(raw)
+		if err != nil {
+			return nil, fmt.Errorf("RequestItems: %w", err)
+		}
+		b.RequestItems = sortedKeys(items)
+	}
+	if raw, ok := top["TransactItems"]; ok {
+		if b.TransactItems, err = transactItems(raw); err != nil {
+			return nil, fmt.Errorf("TransactItems: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// transactItems reads [{"Put": {"TableName": ...}}, ...] as kind, table.
+func transactItems(raw json.RawMessage) ([][2]string, error) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, err
+	}
+	var out [][2]string
+	for _, item := range list {
+		kinds, err := decodeObject(item)
+		if err != nil {
+			return nil, err
+		}
+		for _, kind := range sortedKeys(kinds) {
+			fields, err := decodeObject(kinds[kind])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", kind, err)
+			}
+			var table string
+			if raw, ok := fields["TableName"]; ok {
+				if err := json.Unmarshal(raw, &table); err != nil {
+					return nil, fmt.Errorf("%s.TableName: %w", kind, err)
+				}
+			}
+			out = append(out, [2]string{kind, table})
+		}
+	}
+	return out, nil
+}
+
+// decodeObject reads a JSON object's members (null: none), refusing a key
+// given twice.
+func decodeObject(raw []byte) (map[string]json.RawMessage, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := d.Token()
+	if err != nil || tok == nil {
+		return nil, err
+	}
+	if tok != json.Delim('{') {
+		return nil, fmt.Errorf("expected an object, got %v", tok)
+	}
+	m := map[string]json.RawMessage{}
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, err
+		}
+		if _, dup := m[key]; dup {
+			return nil, fmt.Errorf("key %q is given twice", key)
+		}
+		m[key] = v
+	}
+	if _, err := d.Token(); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, errors.New("data after the object")
+	}
+	return m, nil
 }
 
 // transactActions are the actions of TransactWriteItems' and
@@ -60,28 +157,26 @@ func ClassifyDynamoDB(target string, body []byte, region, account string) (Opera
 		return Operation{}, &dynamoError{400, "com.amazon.coral.validate#ValidationException",
 			"privlink does not emulate endpoint policies for PartiQL (" + name + "); use the item operations (GetItem, PutItem, ...)"}
 	}
-	var b dynamoBody
-	if err := json.Unmarshal(body, &b); err != nil {
-		return Operation{}, &dynamoError{400, "com.amazon.coral.service#SerializationException", "The request body is not valid JSON: " + err.Error()}
+	b, err := parseDynamoBody(body)
+	if err != nil {
+		return Operation{}, &dynamoError{400, "com.amazon.coral.service#SerializationException", "The request body is not valid: " + err.Error()}
 	}
 	op := Operation{Name: name}
 	action := "dynamodb:" + name
 	arn := func(table string) string { return TableARN(region, account, table) }
 	switch {
 	case len(b.RequestItems) > 0: // BatchGetItem, BatchWriteItem
-		for _, t := range sortedKeys(b.RequestItems) {
+		for _, t := range b.RequestItems {
 			op.Checks = append(op.Checks, Check{action, arn(t)})
 		}
 	case len(b.TransactItems) > 0: // TransactWriteItems, TransactGetItems
 		for _, item := range b.TransactItems {
-			for _, kind := range sortedKeys(item) {
-				if a, ok := transactActions[kind]; ok {
-					op.Checks = append(op.Checks, Check{a, arn(item[kind].TableName)})
-				}
+			if a, ok := transactActions[item[0]]; ok {
+				op.Checks = append(op.Checks, Check{a, arn(item[1])})
 			}
 		}
 	default:
-		op.Checks = []Check{{action, resourceOf(&b, region, account)}}
+		op.Checks = []Check{{action, resourceOf(b, region, account)}}
 	}
 	if len(op.Checks) == 0 {
 		op.Checks = []Check{{action, "*"}}
