@@ -20,8 +20,8 @@ type s3ExplainFlags struct {
 
 func (sf *s3ExplainFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&sf.action, "action", "", "S3 action through a gateway endpoint, e.g. s3:GetObject: explain the endpoint policy's decision")
-	f.StringVar(&sf.resource, "resource", "", "resource ARN of --action, e.g. arn:aws:s3:::my-bucket/key (default *)")
+	f.StringVar(&sf.action, "action", "", "S3 or DynamoDB action through a gateway endpoint, e.g. s3:GetObject or dynamodb:GetItem: explain the endpoint policy's decision")
+	f.StringVar(&sf.resource, "resource", "", "resource ARN of --action, e.g. arn:aws:s3:::my-bucket/key or arn:aws:dynamodb:us-east-1:111122223333:table/Music (default *)")
 	f.StringVar(&sf.principal, "principal", "", "caller of --action: an IAM ARN (default: anonymous)")
 	f.StringVar(&sf.accessKey, "access-key", "", "caller of --action: an access key ID from principals")
 }
