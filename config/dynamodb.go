@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -48,8 +46,7 @@ func DynamoDBPrefixList(region string) string {
 	if id, ok := dynamoDBPrefixLists[region]; ok {
 		return id
 	}
-	h := sha256.Sum256([]byte(DynamoDBService(region)))
-	return "pl-" + hex.EncodeToString(h[:4])
+	return derivedPrefixList(DynamoDBService(region))
 }
 
 // IsDynamoDB reports whether a gateway endpoint leads to DynamoDB (else

@@ -135,7 +135,13 @@ func S3PrefixList(region string) string {
 	if id, ok := s3PrefixLists[region]; ok {
 		return id
 	}
-	h := sha256.Sum256([]byte(S3Service(region)))
+	return derivedPrefixList(S3Service(region))
+}
+
+// derivedPrefixList is the stable pl- ID privlink gives a service's
+// prefix list in a region whose AWS ID it does not know.
+func derivedPrefixList(service string) string {
+	h := sha256.Sum256([]byte(service))
 	return "pl-" + hex.EncodeToString(h[:4])
 }
 

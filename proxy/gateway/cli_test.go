@@ -52,13 +52,7 @@ func (l *lab) awsCLIAt(aws, addr, src, accessKey string, args ...string) (string
 // backend, `s3 cp` to another bucket is denied, and a client whose subnet
 // has no route to the gateway endpoint gets no connection.
 func TestAWSCLI(t *testing.T) {
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the AWS CLI (aws) is not installed; .ci/run installs it (apt-get install awscli)")
-	}
-	if out, err := exec.Command(aws, "--version").CombinedOutput(); err != nil {
-		t.Skipf("%s does not run (%v: %s); .ci/run installs Debian's awscli", aws, err, out)
-	}
+	aws := needAWSCLI(t)
 	l := newLab(t, Options{})
 	file := filepath.Join(t.TempDir(), "test.txt")
 	if err := os.WriteFile(file, []byte("hello through the gateway endpoint\n"), 0o644); err != nil {
@@ -99,4 +93,16 @@ func TestAWSCLI(t *testing.T) {
 	if n := counterValue(t, l.reg, "privlink_policy_decisions_total", "allow", vpce); n < 1 {
 		t.Fatalf("allow decisions: %v", n)
 	}
+}
+
+// needAWSCLI returns the path of the AWS CLI, or skips the test.
+func needAWSCLI(t *testing.T) string {
+	aws, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("the AWS CLI (aws) is not installed; .ci/run installs it (apt-get install awscli)")
+	}
+	if out, err := exec.Command(aws, "--version").CombinedOutput(); err != nil {
+		t.Skipf("%s does not run (%v: %s); .ci/run installs Debian's awscli", aws, err, out)
+	}
+	return aws
 }

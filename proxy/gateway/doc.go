@@ -1,5 +1,6 @@
-// Package gateway is privlink's S3 and DynamoDB gateway endpoints (SPEC §14): an HTTP
-// front on the regional S3 address (s3.listen) that lets a client in only
+// Package gateway is privlink's S3 and DynamoDB gateway endpoints (SPEC
+// §14): an HTTP front on the regional S3 address (s3.listen) that lets a
+// client in only
 // when its subnet's route table leads to a gateway endpoint and its rules
 // allow the way (acl.GatewayPath), and then decides every request with that
 // endpoint's policy (acl/iampolicy) as S3 does behind a VPC endpoint

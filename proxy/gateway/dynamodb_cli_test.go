@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -13,13 +12,7 @@ import (
 // Secrets meets the explicit deny, and a client whose subnet has no route
 // gets no connection.
 func TestAWSCLIDynamoDB(t *testing.T) {
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the AWS CLI (aws) is not installed; .ci/run installs it (apt-get install awscli)")
-	}
-	if out, err := exec.Command(aws, "--version").CombinedOutput(); err != nil {
-		t.Skipf("%s does not run (%v: %s); .ci/run installs Debian's awscli", aws, err, out)
-	}
+	aws := needAWSCLI(t)
 	l, fake, addr := newDynamoLab(t)
 	const key = "AKIAIOSFODNN7EXAMPLE"
 	cli := func(src string, args ...string) (string, error) {
