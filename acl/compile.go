@@ -15,6 +15,7 @@ type Evaluator struct {
 	consumers map[netip.AddrPort]*ConsumerPath
 	providers map[providerKey]*ProviderPath
 	gateway   *GatewayPath // nil without an S3 endpoint
+	dynamoDB  *GatewayPath // nil without a DynamoDB endpoint
 }
 
 type providerKey struct {
@@ -87,6 +88,7 @@ func Compile(cfg *config.Config) *Evaluator {
 		e.compileProviders(&cfg.Services[i])
 	}
 	e.gateway = b.gatewayPath(cfg)
+	e.dynamoDB = b.dynamoDBPath(cfg)
 	return e
 }
 

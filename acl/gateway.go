@@ -7,20 +7,22 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// GatewayPath is the way from a client to the S3 endpoint through a gateway
-// endpoint (SPEC §14): the route table of the client's subnet must route
-// S3's prefix list to a gateway endpoint, the client's security groups must
-// allow the S3 address out (a CIDR or the prefix list), and its subnet's
-// network ACL must allow the request out and the reply in. Gateway
-// endpoints have no interface, security group or NACL of their own.
+// GatewayPath is the way from a client to the S3 (or DynamoDB) endpoint
+// through a gateway endpoint (SPEC §14): the route table of the client's
+// subnet must route the service's prefix list to a gateway endpoint, the
+// client's security groups must allow the service's address out (a CIDR or
+// the prefix list), and its subnet's network ACL must allow the request out
+// and the reply in. Gateway endpoints have no interface, security group or
+// NACL of their own.
 type GatewayPath struct {
-	S3         netip.AddrPort
+	Addr       netip.AddrPort // the service's regional endpoint
+	Service    string         // S3 or DynamoDB
 	PrefixList string
 	classes    ipTable // client address → index into class
 	class      []gatewayClass
 }
 
-// GatewayRoute is where a client's S3 traffic goes.
+// GatewayRoute is where a client's traffic to the service goes.
 type GatewayRoute struct {
 	// Endpoint is the gateway endpoint its route table leads to; "" when
 	// the client has no route to S3.
@@ -42,12 +44,41 @@ var gatewayHops = [...]Hop{HopRouteTable, HopClientSGEgress, HopClientNACLEgress
 // configuration has none.
 func (e *Evaluator) Gateway() *GatewayPath { return e.gateway }
 
+// DynamoDBGateway returns the compiled path to the DynamoDB endpoint, or
+// nil when the configuration has none.
+func (e *Evaluator) DynamoDBGateway() *GatewayPath { return e.dynamoDB }
+
+// GatewayOf returns the path to the service of a gateway endpoint (nil:
+// not a gateway endpoint, or its service has no endpoint configured).
+func (e *Evaluator) GatewayOf(endpoint string) *GatewayPath {
+	for i := range e.cfg.Endpoints {
+		if ep := &e.cfg.Endpoints[i]; ep.ID == endpoint && ep.IsGateway() {
+			if ep.IsDynamoDB() {
+				return e.dynamoDB
+			}
+			return e.gateway
+		}
+	}
+	return nil
+}
+
 func (b *builder) gatewayPath(cfg *config.Config) *GatewayPath {
 	if !cfg.S3.Enabled() {
 		return nil
 	}
-	s3 := cfg.S3.Addr()
-	p := &GatewayPath{S3: s3, PrefixList: config.S3PrefixList(cfg.Region)}
+	return b.gatewayPathTo(cfg, &GatewayPath{Addr: cfg.S3.Addr(), Service: "S3", PrefixList: config.S3PrefixList(cfg.Region)})
+}
+
+func (b *builder) dynamoDBPath(cfg *config.Config) *GatewayPath {
+	if !cfg.DynamoDB.Enabled() {
+		return nil
+	}
+	return b.gatewayPathTo(cfg, &GatewayPath{Addr: cfg.DynamoDB.Addr(), Service: "DynamoDB", PrefixList: config.DynamoDBPrefixList(cfg.Region)})
+}
+
+// gatewayPathTo compiles the classes of p's clients and subnets.
+func (b *builder) gatewayPathTo(cfg *config.Config, p *GatewayPath) *GatewayPath {
+	s3 := p.Addr
 	p.class = []gatewayClass{b.noSubnet()}
 	var items []ipItem
 	for _, c := range cfg.Clients {
@@ -88,12 +119,13 @@ func (b *builder) gatewayClass(cfg *config.Config, p *GatewayPath, subnet string
 	}
 	c.hops[0] = b.routeHop(cfg, p, &c.route)
 	c.hops[1] = sg
-	c.hops[2] = b.naclConst(HopClientNACLEgress, subnet, true, p.S3.Addr(), p.S3.Port())
-	c.hops[3] = b.naclByPort(HopClientNACLIngressReturn, subnet, false, p.S3.Addr())
+	c.hops[2] = b.naclConst(HopClientNACLEgress, subnet, true, p.Addr.Addr(), p.Addr.Port())
+	c.hops[3] = b.naclByPort(HopClientNACLIngressReturn, subnet, false, p.Addr.Addr())
 	return c
 }
 
-// routeHop decides the route of a subnet's traffic to S3 and fills route.
+// routeHop decides the route of a subnet's traffic to the service and
+// fills route.
 func (b *builder) routeHop(cfg *config.Config, p *GatewayPath, route *GatewayRoute) *hopEval {
 	res := HopResult{Hop: HopRouteTable, Outcome: Deny, Reason: ReasonNoRoute, Rule: -1, Place: route.Subnet}
 	rt := cfg.RouteTableOf(route.Subnet)
@@ -102,7 +134,7 @@ func (b *builder) routeHop(cfg *config.Config, p *GatewayPath, route *GatewayRou
 		res.Object = fmt.Sprintf("%s has no route table (no route_tables entry lists it and none is main)", route.Subnet)
 	case rt.Route(p.PrefixList) == nil:
 		route.RouteTable = rt.ID
-		res.Object = fmt.Sprintf("%s has no route to %s (S3)", rt.ID, p.PrefixList)
+		res.Object = fmt.Sprintf("%s has no route to %s (%s)", rt.ID, p.PrefixList, p.Service)
 	default:
 		r := rt.Route(p.PrefixList)
 		route.RouteTable, route.Endpoint = rt.ID, r.GatewayEndpoint
@@ -112,12 +144,12 @@ func (b *builder) routeHop(cfg *config.Config, p *GatewayPath, route *GatewayRou
 	return constEval(res)
 }
 
-// Route returns where a client's S3 traffic goes.
+// Route returns where a client's traffic to the service goes.
 func (p *GatewayPath) Route(client netip.Addr) GatewayRoute {
 	return p.class[p.classes.lookup(client.Unmap())].route
 }
 
-// Check decides a connection from client to the S3 endpoint: the route,
+// Check decides a connection from client to the service's endpoint: the route,
 // the client's SG egress, its subnet's NACL egress and the NACL return
 // path to the client's port. It appends the hops to v (which may be nil)
 // and allocates nothing.

@@ -135,7 +135,13 @@ func S3PrefixList(region string) string {
 	if id, ok := s3PrefixLists[region]; ok {
 		return id
 	}
-	h := sha256.Sum256([]byte(S3Service(region)))
+	return derivedPrefixList(S3Service(region))
+}
+
+// derivedPrefixList is the stable pl- ID privlink gives a service's
+// prefix list in a region whose AWS ID it does not know.
+func derivedPrefixList(service string) string {
+	h := sha256.Sum256([]byte(service))
 	return "pl-" + hex.EncodeToString(h[:4])
 }
 
@@ -156,12 +162,16 @@ func (r SGRule) Peer() string {
 }
 
 // PrefixLists maps each prefix list ID to its CIDRs: S3's holds the S3
-// endpoint's address.
+// endpoint's address, DynamoDB's the DynamoDB endpoint's.
 func (c *Config) PrefixLists() map[string][]netip.Prefix {
-	m := map[string][]netip.Prefix{S3PrefixList(c.Region): nil}
+	m := map[string][]netip.Prefix{S3PrefixList(c.Region): nil, DynamoDBPrefixList(c.Region): nil}
 	if c.S3.Enabled() {
 		a := c.S3.Addr().Addr()
 		m[S3PrefixList(c.Region)] = []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
+	}
+	if c.DynamoDB.Enabled() {
+		a := c.DynamoDB.Addr().Addr()
+		m[DynamoDBPrefixList(c.Region)] = []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
 	}
 	return m
 }

@@ -12,6 +12,7 @@ type Config struct {
 	DenyAction     DenyAction      `yaml:"deny_action"`
 	FlowLogs       FlowLogs        `yaml:"flow_logs"`
 	S3             S3              `yaml:"s3"`
+	DynamoDB       DynamoDB        `yaml:"dynamodb"`
 	RouteTables    []RouteTable    `yaml:"route_tables"`
 	Principals     Principals      `yaml:"principals"`
 	Subnets        []Subnet        `yaml:"subnets"`

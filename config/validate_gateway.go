@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,7 +13,7 @@ import (
 // get the route (AWS adds it when a table is associated).
 func (v *validator) gateways() {
 	gws := map[string]*Endpoint{}
-	var paths []string
+	var paths, s3s, dyns []string
 	var list []*Endpoint
 	for i := range v.c.Endpoints {
 		e, p := &v.c.Endpoints[i], idx("", "endpoints", i)
@@ -30,8 +29,14 @@ func (v *validator) gateways() {
 			gws[e.ID] = e
 		}
 		paths, list = append(paths, p), append(list, e)
+		if e.IsDynamoDB() {
+			dyns = append(dyns, p)
+		} else {
+			s3s = append(s3s, p)
+		}
 	}
-	v.s3(paths)
+	v.s3(s3s)
+	v.dynamoDB(dyns)
 	rts := v.routeTables(gws)
 	for i, e := range list {
 		v.associate(paths[i], e, rts)
@@ -48,7 +53,7 @@ func isAWSService(name string) bool {
 func (v *validator) interfaceGatewayKeys(path string, e *Endpoint) {
 	if isAWSService(e.Service) {
 		v.declareEndpoint(path, e)
-		v.errf(path+".service", "interface endpoints for AWS services are not emulated; for S3 use type: gateway")
+		v.errf(path+".service", "interface endpoints for AWS services are not emulated; for S3 and DynamoDB use type: gateway")
 		return
 	}
 	if e.Policy.Policy != nil {
@@ -70,26 +75,15 @@ func (v *validator) gatewayEndpoint(path string, e *Endpoint) {
 	if e.ID != "" && !strings.HasPrefix(e.ID, "vpce-") {
 		v.warnf(path+".id", "AWS endpoint IDs look like vpce-0123456789abcdef0")
 	}
-	want := S3Service(v.c.Region)
-	switch s := e.Service; {
-	case s == want:
-	case s == "":
-		v.errf(path+".service", "is required: %s", want)
-	case strings.HasSuffix(s, ".dynamodb"):
-		v.errf(path+".service", "DynamoDB gateway endpoints are not emulated; privlink emulates %s", want)
-	case strings.HasPrefix(s, "com.amazonaws.") && strings.HasSuffix(s, ".s3"):
-		v.errf(path+".service", "%s is not in the configuration's region %s: a gateway endpoint reaches its own region's S3 (%s)", s, v.c.Region, want)
-	default:
-		v.errf(path+".service", "a gateway endpoint's service is %s, got %q", want, s)
-	}
+	v.gatewayService(path, e.Service)
 	if e.Principal != "" {
 		v.errf(path+".principal", "gateway endpoints take no principal; requests are signed by the access keys under principals")
 	}
 	if len(e.SecurityGroups) > 0 {
-		v.errf(path+".security_groups", "gateway endpoints have no security groups; allow S3 in the clients' SG egress with destination_prefix_list: %s", S3PrefixList(v.c.Region))
+		v.errf(path+".security_groups", "gateway endpoints have no security groups; allow the service in the clients' SG egress with destination_prefix_list: %s", v.c.PrefixListOf(e))
 	}
 	if len(e.Interfaces) > 0 {
-		v.errf(path+".interfaces", "gateway endpoints have no network interfaces: clients reach S3 through their subnet's route table")
+		v.errf(path+".interfaces", "gateway endpoints have no network interfaces: clients reach the service through their subnet's route table")
 	}
 	if e.VpcID == "" {
 		e.VpcID = DefaultVPCID(v.c.AccountID, v.c.Region)
@@ -107,15 +101,7 @@ func (v *validator) s3(gateways []string) {
 		}
 		return
 	}
-	ap, err := netip.ParseAddrPort(s.Listen)
-	switch {
-	case err != nil:
-		v.errf("s3.listen", "must be ip:port (a real address such as 127.0.0.1:9000) or \"off\", got %q", s.Listen)
-	case ap.Port() == 0:
-		v.errf("s3.listen", "port 0: give the port clients connect to")
-	default:
-		v.socket("s3.listen", netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), "S3 endpoint")
-	}
+	v.listenKey("s3.listen", s.Listen, "S3 endpoint", "127.0.0.1:9000")
 	if len(gateways) == 0 {
 		v.warnf("s3.listen", "no gateway endpoint (type: gateway) leads to it: every client gets no path")
 	}
@@ -199,30 +185,35 @@ func (v *validator) routes(path string, rt *RouteTable, gws map[string]*Endpoint
 			v.errf(p+".gateway_endpoint", "%s is an interface endpoint; routes lead to gateway endpoints (type: gateway)", r.GatewayEndpoint)
 		case e == nil:
 			v.errf(p+".gateway_endpoint", "gateway endpoint %q is not defined under endpoints", r.GatewayEndpoint)
+		case r.PrefixList != "" && r.PrefixList != v.c.PrefixListOf(e):
+			v.errf(p+".prefix_list", "%s is %s's prefix list, but gateway endpoint %s leads to %s (prefix list %s)",
+				r.PrefixList, v.c.serviceOfPrefixList(r.PrefixList), e.ID, v.c.serviceOfPrefixList(v.c.PrefixListOf(e)), v.c.PrefixListOf(e))
 		case rt.ID != "" && !contains(e.RouteTables, rt.ID):
 			e.RouteTables = append(e.RouteTables, rt.ID)
 		}
 	}
 }
 
-// prefixList normalises a prefix list reference (s3, the service name or
-// the pl- ID) to the ID of S3's prefix list.
+// prefixList normalises a prefix list reference (s3 or dynamodb, the
+// service name or the pl- ID) to the prefix list's ID.
 func (v *validator) prefixList(path, ref string) (string, bool) {
-	id := S3PrefixList(v.c.Region)
+	id, dyn := S3PrefixList(v.c.Region), DynamoDBPrefixList(v.c.Region)
 	switch ref {
 	case id, "s3", S3Service(v.c.Region):
 		return id, true
+	case dyn, "dynamodb", DynamoDBService(v.c.Region):
+		return dyn, true
 	case "":
-		v.errf(path, "is required: s3 (%s, %s)", id, S3Service(v.c.Region))
+		v.errf(path, "is required: s3 (%s, %s) or dynamodb (%s, %s)", id, S3Service(v.c.Region), dyn, DynamoDBService(v.c.Region))
 	default:
-		v.errf(path, "prefix list %q is not known: S3's prefix list in %s is %s (or write s3)", ref, v.c.Region, id)
+		v.errf(path, "prefix list %q is not known: in %s S3's prefix list is %s (or write s3), DynamoDB's %s (or write dynamodb)", ref, v.c.Region, id, dyn)
 	}
 	return "", false
 }
 
 // associate adds the route of each route table a gateway endpoint names.
 func (v *validator) associate(path string, e *Endpoint, rts map[string]*RouteTable) {
-	pl := S3PrefixList(v.c.Region)
+	pl := v.c.PrefixListOf(e)
 	for i, id := range e.RouteTables {
 		rt, p := rts[id], idx(path, "route_tables", i)
 		switch {
@@ -233,7 +224,7 @@ func (v *validator) associate(path string, e *Endpoint, rts map[string]*RouteTab
 		case rt.Route(pl) == nil:
 			rt.Routes = append(rt.Routes, Route{PrefixList: pl, GatewayEndpoint: e.ID})
 		case rt.Route(pl).GatewayEndpoint != e.ID:
-			v.errf(p, "route table %s already routes %s (S3) to %s; a route table has one route per prefix list", id, pl, rt.Route(pl).GatewayEndpoint)
+			v.errf(p, "route table %s already routes %s (%s) to %s; a route table has one route per prefix list", id, pl, v.c.serviceOfPrefixList(pl), rt.Route(pl).GatewayEndpoint)
 		}
 	}
 	if len(e.RouteTables) == 0 {

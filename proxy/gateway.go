@@ -11,9 +11,10 @@ import (
 	"github.com/privlink/privlink/proxy/gateway"
 )
 
-// The S3 front of gateway endpoints (SPEC §14) runs beside the data plane:
-// its own listener on s3.listen, the server's connection table, flow logs,
-// metrics registry and deny_action hold limits.
+// The S3 and DynamoDB front of gateway endpoints (SPEC §14) runs beside the
+// data plane: its own listeners on s3.listen and dynamodb.listen, the
+// server's connection table, flow logs, metrics registry and deny_action
+// hold limits.
 
 // startGateway starts the S3 front; without gateway endpoints it only
 // answers explain queries.
@@ -66,7 +67,8 @@ func (s *Server) stopGateway(ctx context.Context) {
 	}
 }
 
-// wantsGatewayExplain reports whether an explain query is about S3: it
+// wantsGatewayExplain reports whether an explain query is about S3 or
+// DynamoDB through a gateway endpoint: it
 // names an action, or a gateway endpoint.
 func (s *Server) wantsGatewayExplain(r *http.Request) bool {
 	q := r.URL.Query()
@@ -99,6 +101,9 @@ func (s *Server) explainGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.Action == "" {
 		q.Action = "s3:GetObject" // a path query: the policy part shows for a read
+		if s.isDynamoDBEndpoint(q.Endpoint) {
+			q.Action = "dynamodb:GetItem"
+		}
 	}
 	gw := s.gateway()
 	if gw == nil {
@@ -114,6 +119,24 @@ func (s *Server) explainGateway(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, rep)
 	}
+}
+
+func (s *Server) isDynamoDBEndpoint(id string) bool {
+	for _, ep := range s.top.Load().cfg.Endpoints {
+		if ep.ID == id {
+			return ep.IsGateway() && ep.IsDynamoDB()
+		}
+	}
+	return false
+}
+
+// DynamoDBAddr is the address the DynamoDB endpoint of gateway endpoints
+// listens on (zero when there is none).
+func (s *Server) DynamoDBAddr() netip.AddrPort {
+	if gw := s.gateway(); gw != nil {
+		return gw.DynamoDBAddr()
+	}
+	return netip.AddrPort{}
 }
 
 // parseFrom reads IP or IP:PORT.

@@ -30,7 +30,8 @@ func newExplainCmd() *cobra.Command {
 			"the rule that would fix it. Without :PORT the client's return path is checked for the whole\n" +
 			"Linux ephemeral range 32768-60999. --to takes an endpoint DNS name instead of --endpoint: a\n" +
 			"zonal name explains that AZ's interface only, a regional or private name every interface.\n" +
-			"With --action, explain an S3 request through a gateway endpoint: the client's route (with\n" +
+			"With --action, explain an S3 or DynamoDB request through a gateway endpoint (--action\n" +
+			"s3:GetObject, dynamodb:GetItem): the client's route (with\n" +
 			"--from), the endpoint policy's statements and the one that decided.\n" +
 			"Exit 0 when allowed, 1 when denied.\n\n" +
 			"Offline (-c FILE, or the embedded default) explains the configuration: the endpoint in the\n" +

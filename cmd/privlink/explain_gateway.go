@@ -20,8 +20,8 @@ type s3ExplainFlags struct {
 
 func (sf *s3ExplainFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&sf.action, "action", "", "S3 action through a gateway endpoint, e.g. s3:GetObject: explain the endpoint policy's decision")
-	f.StringVar(&sf.resource, "resource", "", "resource ARN of --action, e.g. arn:aws:s3:::my-bucket/key (default *)")
+	f.StringVar(&sf.action, "action", "", "S3 or DynamoDB action through a gateway endpoint, e.g. s3:GetObject or dynamodb:GetItem: explain the endpoint policy's decision")
+	f.StringVar(&sf.resource, "resource", "", "resource ARN of --action, e.g. arn:aws:s3:::my-bucket/key or arn:aws:dynamodb:us-east-1:111122223333:table/Music (default *)")
 	f.StringVar(&sf.principal, "principal", "", "caller of --action: an IAM ARN (default: anonymous)")
 	f.StringVar(&sf.accessKey, "access-key", "", "caller of --action: an access key ID from principals")
 }
@@ -52,9 +52,13 @@ func (sf *s3ExplainFlags) run(cmd *cobra.Command, cf *configFlags, from, endpoin
 }
 
 // explainGatewayPath answers --from with --endpoint of a gateway endpoint
-// and no --action: the path to S3.
+// and no --action: the path to its service (S3 or DynamoDB).
 func explainGatewayPath(cmd *cobra.Command, cfg *config.Config, q acl.Query, asJSON bool) error {
-	r, err := acl.ExplainGateway(acl.Compile(cfg), q.From, q.FromPort)
+	ev := acl.Compile(cfg)
+	r, err := acl.ExplainGateway(ev, q.From, q.FromPort)
+	if p := ev.GatewayOf(q.Endpoint); p != nil {
+		r, err = acl.ExplainGatewayPath(ev, p, q.From, q.FromPort)
+	}
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}

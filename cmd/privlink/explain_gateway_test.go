@@ -60,3 +60,39 @@ func TestExplainGateway(t *testing.T) {
 		t.Fatalf("exit %d, %v, %+v\n%s", code, err, r, out)
 	}
 }
+
+// TestExplainDynamoDB: privlink explain --action dynamodb:... answers
+// offline for the DynamoDB gateway endpoint of the docs' example.
+func TestExplainDynamoDB(t *testing.T) {
+	const file = "../../examples/gateway-dynamodb.yaml"
+	const music = "arn:aws:dynamodb:us-east-1:111122223333:table/Music"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"GetItem allowed", []string{"--action", "dynamodb:GetItem", "--resource", music, "--from", "127.0.0.1"}, 0,
+			[]string{"from 127.0.0.1 to DynamoDB 127.0.5.2:8000 (pl-02cd2c6b) through gateway endpoint vpce-0d1d2d3d4d5d6d7d8",
+				`decision: ALLOW by Statement[0] (Sid "MusicOnly")`, "verdict: ALLOWED"}},
+		{"ListTables denied", []string{"--action", "dynamodb:ListTables", "--access-key", "AKIAIOSFODNN7EXAMPLE"}, 1,
+			[]string{"DynamoDB answers: 400 AccessDeniedException: User: arn:aws:iam::111122223333:user/alice is not authorized to perform: dynamodb:ListTables because no VPC endpoint policy allows the dynamodb:ListTables action"}},
+		{"no route", []string{"--action", "dynamodb:GetItem", "--resource", music, "--from", "127.0.6.50"}, 1,
+			[]string{"rtb-batch has no route to pl-02cd2c6b (DynamoDB)", "verdict: DENIED (no path"}},
+		{"path only", []string{"--from", "127.0.6.50", "--endpoint", "vpce-0d1d2d3d4d5d6d7d8"}, 1,
+			[]string{"to DynamoDB 127.0.5.2:8000", "{prefix_list: dynamodb, gateway_endpoint: vpce-0d1d2d3d4d5d6d7d8}"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, append([]string{"explain", "-c", file}, tt.args...)...)
+			if code != tt.code {
+				t.Fatalf("exit %d (want %d), stdout:\n%s\nstderr %s", code, tt.code, out, errOut)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}

@@ -49,14 +49,17 @@ func (s *Server) setBackend(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("%s: s3.backend: %w", cfg.Source, err)
 	}
-	s.back.Store(&backend{url: cfg.S3.Backend, handler: s.reverseProxy(u)})
+	s.back.Store(&backend{url: cfg.S3.Backend, handler: s.reverseProxy(u, "s3-backend", func(w http.ResponseWriter, r *http.Request) {
+		writeS3Error(w, r, http.StatusServiceUnavailable, "ServiceUnavailable", "The S3 backend "+u.Host+" could not be reached.")
+	})})
 	return nil
 }
 
 // reverseProxy forwards a request to u unchanged: method, path, query,
 // headers — the Host header and the SigV4 Authorization included, so a
-// backend that verifies signatures verifies the client's own.
-func (s *Server) reverseProxy(u *url.URL) http.Handler {
+// backend that verifies signatures verifies the client's own. fail
+// answers when the backend cannot be reached.
+func (s *Server) reverseProxy(u *url.URL, name string, fail http.HandlerFunc) http.Handler {
 	tr := s.opts.Transport
 	if tr == nil {
 		tr = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
@@ -68,11 +71,11 @@ func (s *Server) reverseProxy(u *url.URL) http.Handler {
 			pr.Out.Host = pr.In.Host
 		},
 		Transport: tr,
-		ErrorLog:  zap.NewStdLog(s.log.Named("s3-backend")),
+		ErrorLog:  zap.NewStdLog(s.log.Named(name)),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("S3 backend failed", zap.String("backend", u.String()), zap.Error(err))
+			s.log.Warn("backend failed", zap.String("backend", u.String()), zap.Error(err))
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
-				writeS3Error(w, r, http.StatusServiceUnavailable, "ServiceUnavailable", "The S3 backend "+u.Host+" could not be reached.")
+				fail(w, r)
 			}
 		},
 	}

@@ -17,6 +17,12 @@ import (
 // would connect (the AWS CLI has no option to pick a source address).
 func (l *lab) awsCLI(aws, src, accessKey string, args ...string) (string, error) {
 	l.t.Helper()
+	return l.awsCLIAt(aws, l.s3, src, accessKey, args...)
+}
+
+// awsCLIAt runs the AWS CLI against the endpoint at addr (ip:port).
+func (l *lab) awsCLIAt(aws, addr, src, accessKey string, args ...string) (string, error) {
+	l.t.Helper()
 	shim, err := filepath.Abs("../../examples/aws-source-ip")
 	if err != nil {
 		l.t.Fatal(err)
@@ -24,7 +30,7 @@ func (l *lab) awsCLI(aws, src, accessKey string, args ...string) (string, error)
 	dir := l.t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	base := []string{"--endpoint-url", "http://" + l.s3, "--cli-connect-timeout", "10", "--cli-read-timeout", "20"}
+	base := []string{"--endpoint-url", "http://" + addr, "--cli-connect-timeout", "10", "--cli-read-timeout", "20"}
 	cmd := exec.CommandContext(ctx, aws, append(base, args...)...)
 	cmd.Dir = dir
 	for _, kv := range os.Environ() {
@@ -46,13 +52,7 @@ func (l *lab) awsCLI(aws, src, accessKey string, args ...string) (string, error)
 // backend, `s3 cp` to another bucket is denied, and a client whose subnet
 // has no route to the gateway endpoint gets no connection.
 func TestAWSCLI(t *testing.T) {
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the AWS CLI (aws) is not installed; .ci/run installs it (apt-get install awscli)")
-	}
-	if out, err := exec.Command(aws, "--version").CombinedOutput(); err != nil {
-		t.Skipf("%s does not run (%v: %s); .ci/run installs Debian's awscli", aws, err, out)
-	}
+	aws := needAWSCLI(t)
 	l := newLab(t, Options{})
 	file := filepath.Join(t.TempDir(), "test.txt")
 	if err := os.WriteFile(file, []byte("hello through the gateway endpoint\n"), 0o644); err != nil {
@@ -93,4 +93,16 @@ func TestAWSCLI(t *testing.T) {
 	if n := counterValue(t, l.reg, "privlink_policy_decisions_total", "allow", vpce); n < 1 {
 		t.Fatalf("allow decisions: %v", n)
 	}
+}
+
+// needAWSCLI returns the path of the AWS CLI, or skips the test.
+func needAWSCLI(t *testing.T) string {
+	aws, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("the AWS CLI (aws) is not installed; .ci/run installs it (apt-get install awscli)")
+	}
+	if out, err := exec.Command(aws, "--version").CombinedOutput(); err != nil {
+		t.Skipf("%s does not run (%v: %s); .ci/run installs Debian's awscli", aws, err, out)
+	}
+	return aws
 }

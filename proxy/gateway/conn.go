@@ -20,7 +20,8 @@ import (
 // deny_action and never reaches the HTTP server.
 type gateListener struct {
 	net.Listener
-	s *Server
+	s  *Server
+	sv service
 }
 
 // Accept returns the next admitted connection; denied ones are handled on
@@ -31,7 +32,7 @@ func (l *gateListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if gc := l.s.admit(c.(*net.TCPConn)); gc != nil {
+		if gc := l.s.admit(l.sv, c.(*net.TCPConn)); gc != nil {
 			return gc, nil
 		}
 	}
@@ -42,6 +43,7 @@ func (l *gateListener) Accept() (net.Conn, error) {
 type gateConn struct {
 	*net.TCPConn
 	s      *Server
+	sv     service
 	client netip.AddrPort
 	ct     conntrack.Entry
 	st     conntrack.ConnStats
@@ -68,18 +70,18 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // admit decides a new connection with the current snapshot.
-func (s *Server) admit(c *net.TCPConn) *gateConn {
+func (s *Server) admit(sv service, c *net.TCPConn) *gateConn {
 	snap := s.snap.Load()
 	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
-	ep, rt := snap.route(client.Addr())
+	ep, rt := snap.route(sv, client.Addr())
 	var v acl.Verdict
-	if snap.path == nil || !snap.path.Check(client, &v) {
-		s.deny(c, snap, ep, rt, client, &v)
+	if snap.paths[sv] == nil || !snap.paths[sv].Check(client, &v) {
+		s.deny(sv, c, snap, ep, rt, client, &v)
 		return nil
 	}
-	gc := &gateConn{TCPConn: c, s: s, client: client}
-	gc.ct = conntrack.Entry{Client: client, Path: snap.tablePath(ep, rt.Subnet), Start: time.Now(), Stats: &gc.st}
+	gc := &gateConn{TCPConn: c, s: s, sv: sv, client: client}
+	gc.ct = conntrack.Entry{Client: client, Path: snap.tablePath(sv, ep, rt.Subnet), Start: time.Now(), Stats: &gc.st}
 	gc.st.Src = gc
 	s.table.Insert(&gc.ct)
 	s.table.SetState(&gc.ct, conntrack.StateEstablished)
@@ -90,15 +92,15 @@ func (s *Server) admit(c *net.TCPConn) *gateConn {
 // with an RST; drop (AWS: the packets go nowhere) holds it silent. The
 // denial counts in privlink_rejected_flows_total with its hop and, when
 // the client's own rules denied it, a REJECT flow-log record.
-func (s *Server) deny(c *net.TCPConn, snap *snapshot, ep *gwEndpoint, rt acl.GatewayRoute, client netip.AddrPort, v *acl.Verdict) {
+func (s *Server) deny(sv service, c *net.TCPConn, snap *snapshot, ep *gwEndpoint, rt acl.GatewayRoute, client netip.AddrPort, v *acl.Verdict) {
 	hop := v.Denied
-	s.opts.Rejected.WithLabelValues(snap.service, hop.String()).Inc()
+	s.opts.Rejected.WithLabelValues(snap.services[sv], hop.String()).Inc()
 	if by := v.DeniedBy(); by != nil {
-		if ce := s.log.Check(zap.DebugLevel, "S3 connection denied"); ce != nil {
+		if ce := s.log.Check(zap.DebugLevel, sv.String()+" connection denied"); ce != nil {
 			ce.Write(zap.String("hop", hop.String()), zap.String("rule", by.RuleText()), zap.String("subnet", rt.Subnet))
 		}
 	}
-	e := &conntrack.Entry{Client: client, Path: snap.tablePath(ep, rt.Subnet), Start: time.Now()}
+	e := &conntrack.Entry{Client: client, Path: snap.tablePath(sv, ep, rt.Subnet), Start: time.Now()}
 	if fl := s.opts.FlowLog; fl != nil && ep != nil {
 		fl.Reject(e, conntrack.HopInterface, hop == acl.HopClientNACLIngressReturn)
 	}

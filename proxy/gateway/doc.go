@@ -1,5 +1,6 @@
-// Package gateway is privlink's S3 gateway endpoint (SPEC §14): an HTTP
-// front on the regional S3 address (s3.listen) that lets a client in only
+// Package gateway is privlink's S3 and DynamoDB gateway endpoints (SPEC
+// §14): an HTTP front on the regional S3 address (s3.listen) that lets a
+// client in only
 // when its subnet's route table leads to a gateway endpoint and its rules
 // allow the way (acl.GatewayPath), and then decides every request with that
 // endpoint's policy (acl/iampolicy) as S3 does behind a VPC endpoint
@@ -16,6 +17,13 @@
 //     forwarded to the backend — the embedded in-memory S3 or an
 //     S3-compatible server by URL — unchanged, and the response streamed
 //     back.
+//
+// DynamoDB gateway endpoints take the same way to dynamodb.listen (their
+// own listener, path and prefix list): the action is dynamodb:<Operation>
+// from X-Amz-Target, the resources the tables the JSON body names (each
+// table of a batch or transaction; the strictest decision wins), a denial
+// DynamoDB's 400 AccessDeniedException JSON, and allowed requests go to
+// the DynamoDB-compatible server at dynamodb.backend (dynamodb*.go).
 //
 // A client without the route gets no path: deny_action (drop holds the
 // connection silent, reset answers with an RST). Connections show in the

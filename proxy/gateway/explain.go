@@ -14,9 +14,10 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// Query asks what an S3 request through a gateway endpoint would get.
+// Query asks what an S3 or DynamoDB request through a gateway endpoint
+// would get.
 type Query struct {
-	Action   string // e.g. s3:GetObject
+	Action   string // e.g. s3:GetObject, dynamodb:GetItem
 	Resource string // e.g. arn:aws:s3:::my-bucket/key ("" = *, arn:aws:s3:::* for s3:ListAllMyBuckets)
 	// From is the client (optional): its route decides the endpoint, its
 	// path is explained, and it is aws:VpcSourceIp. Port 0: any.
@@ -34,6 +35,7 @@ type Query struct {
 // endpoint policy's verdict with the deciding statement, and what S3
 // would answer.
 type Report struct {
+	Service   string               `json:"service"` // S3 or DynamoDB
 	Endpoint  string               `json:"endpoint"`
 	Action    string               `json:"action"`
 	Resource  string               `json:"resource"`
@@ -45,7 +47,7 @@ type Report struct {
 	PolicyOf  string               `json:"policy_source"`
 	Allowed   bool                 `json:"allowed"`
 	Verdict   string               `json:"verdict"`
-	Answer    string               `json:"answer"` // what S3 answers a denied request ("" when allowed)
+	Answer    string               `json:"answer"` // what the service answers a denied request ("" when allowed)
 	Statement *iampolicy.Statement `json:"-"`
 }
 
@@ -75,11 +77,12 @@ func (s *Server) Explain(q Query) (*Report, error) {
 			q.Resource = ServiceResource
 		}
 	}
-	r := &Report{Action: q.Action, Resource: q.Resource, Principal: q.Principal}
+	sv := serviceOfAction(q.Action)
+	r := &Report{Service: sv.String(), Action: q.Action, Resource: q.Resource, Principal: q.Principal}
 	if q.AccessKey != "" {
 		r.Principal = snap.cfg.Principals[q.AccessKey]
 	}
-	ep, err := s.explainEndpoint(snap, q, r)
+	ep, err := s.explainEndpoint(snap, sv, q, r)
 	if err != nil {
 		return nil, err
 	}
@@ -103,21 +106,30 @@ func (s *Server) Explain(q Query) (*Report, error) {
 	}
 	r.Allowed = res.Decision == iampolicy.Allowed && (r.Path == nil || r.Path.Allowed)
 	r.Verdict = map[bool]string{true: "allowed", false: "denied"}[r.Allowed]
-	if res.Decision != iampolicy.Allowed {
+	switch {
+	case res.Decision != iampolicy.Allowed && sv == serviceDynamoDB:
+		r.Answer = "400 AccessDeniedException: " + DynamoDBDenyMessage(r.Principal, Check{q.Action, q.Resource}, res.Decision)
+	case res.Decision != iampolicy.Allowed:
 		r.Answer = "403 AccessDenied: " + DenyMessage(r.Principal, snap.cfg.AccountID, Check{q.Action, q.Resource}, res.Decision)
-	} else if !r.Allowed {
+	case !r.Allowed:
 		r.Answer = "no path: the connection gets deny_action (" + string(snap.cfg.DenyAction) + ")"
 	}
 	return r, nil
 }
 
-// explainEndpoint picks the endpoint of a query and explains the path.
-func (s *Server) explainEndpoint(snap *snapshot, q Query, r *Report) (*gwEndpoint, error) {
-	if len(snap.endpoints) == 0 {
-		return nil, fmt.Errorf("%w is configured (endpoints[].type: gateway)", ErrNoEndpoint)
+// explainEndpoint picks the endpoint of a query (one of the service's
+// gateway endpoints) and explains the path.
+func (s *Server) explainEndpoint(snap *snapshot, sv service, q Query, r *Report) (*gwEndpoint, error) {
+	ids := snap.endpointIDs(sv)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w to %s is configured (endpoints[].type: gateway, service: %s)", ErrNoEndpoint, sv, sv.serviceName(snap.cfg.Region))
 	}
 	if q.From.IsValid() {
-		rep, err := acl.ExplainGateway(acl.Compile(snap.cfg), q.From.Addr(), q.From.Port())
+		ev := acl.Compile(snap.cfg)
+		if sv.path(ev) == nil {
+			return nil, fmt.Errorf("%w: no %s endpoint (%s) is configured", ErrNoEndpoint, sv, sv.key())
+		}
+		rep, err := acl.ExplainGatewayPath(ev, sv.path(ev), q.From.Addr(), q.From.Port())
 		if err != nil {
 			return nil, err
 		}
@@ -126,26 +138,24 @@ func (s *Server) explainEndpoint(snap *snapshot, q Query, r *Report) (*gwEndpoin
 			return snap.endpoints[rep.Endpoint], nil
 		}
 	}
-	if q.Endpoint != "" {
-		ep := snap.endpoints[q.Endpoint]
-		if ep == nil {
-			return nil, fmt.Errorf("%w %q (gateway endpoints: %s)", ErrUnknownEndpoint, q.Endpoint, strings.Join(snap.endpointIDs(), ", "))
-		}
+	switch ep := snap.endpoints[q.Endpoint]; {
+	case q.Endpoint != "" && (ep == nil || ep.sv != sv):
+		return nil, fmt.Errorf("%w %q (gateway endpoints: %s)", ErrUnknownEndpoint, q.Endpoint, strings.Join(ids, ", "))
+	case q.Endpoint != "":
 		return ep, nil
+	case len(ids) > 1:
+		return nil, fmt.Errorf("%w named: give the endpoint or the client's address (%s gateway endpoints: %s)", ErrNoEndpoint, sv, strings.Join(ids, ", "))
 	}
-	if len(snap.endpoints) > 1 {
-		return nil, fmt.Errorf("%w named: give the endpoint or the client's address (gateway endpoints: %s)", ErrNoEndpoint, strings.Join(snap.endpointIDs(), ", "))
-	}
-	for _, ep := range snap.endpoints {
-		return ep, nil
-	}
-	return nil, nil
+	return snap.endpoints[ids[0]], nil
 }
 
-func (snap *snapshot) endpointIDs() []string {
+// endpointIDs are the IDs of a service's gateway endpoints, sorted.
+func (snap *snapshot) endpointIDs(sv service) []string {
 	var ids []string
-	for id := range snap.endpoints {
-		ids = append(ids, id)
+	for id, ep := range snap.endpoints {
+		if ep.sv == sv {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	return ids
@@ -209,7 +219,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(ew, "verdict: %s\n", strings.ToUpper(r.Verdict))
 	if r.Answer != "" {
-		fmt.Fprintf(ew, "S3 answers: %s\n", r.Answer)
+		fmt.Fprintf(ew, "%s answers: %s\n", r.Service, r.Answer)
 	}
 	_, err := w.Write(ew.Bytes())
 	return err

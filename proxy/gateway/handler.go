@@ -19,10 +19,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	snap := s.snap.Load()
-	ep, _ := snap.route(gc.client.Addr())
+	ep, _ := snap.route(gc.sv, gc.client.Addr())
 	if ep == nil {
 		// A reload removed the route: the client's packets go nowhere now.
 		panic(http.ErrAbortHandler)
+	}
+	if gc.sv == serviceDynamoDB {
+		s.serveDynamoDB(w, r, snap, ep, gc.client.Addr())
+		return
 	}
 	op := Classify(r, snap.cfg.Region)
 	if op.Name == "" {
@@ -53,7 +57,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logDenial(ep *gwEndpoint, op Operation, c Check, d iampolicy.Decision, stmt int, principal string) {
-	if ce := s.log.Check(zap.DebugLevel, "S3 request denied by the endpoint policy"); ce != nil {
+	if ce := s.log.Check(zap.DebugLevel, "request denied by the endpoint policy"); ce != nil {
 		ce.Write(zap.String("endpoint", ep.id), zap.String("operation", op.Name), zap.String("action", c.Action),
 			zap.String("resource", c.Resource), zap.Stringer("decision", d), zap.Int("statement", stmt),
 			zap.String("principal", principalOrAnonymous(principal)))

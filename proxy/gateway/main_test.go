@@ -70,7 +70,7 @@ endpoints:
 const vpce = "vpce-0a1b2c3d4e5f60718"
 
 // newLab starts the S3 front of the lab; edits are old→new replacements
-// of the YAML.
+// of the YAML (APP, BATCH and NET in the new text name the lab's ranges).
 func newLab(t *testing.T, opts Options, edits ...string) *lab {
 	t.Helper()
 	tb := int(block.Add(4)-4) % 252
@@ -82,7 +82,7 @@ func newLab(t *testing.T, opts Options, edits ...string) *lab {
 		if !strings.Contains(y, edits[i]) {
 			t.Fatalf("edit %q: not in the lab YAML", edits[i])
 		}
-		y = strings.ReplaceAll(y, edits[i], strings.NewReplacer("APP", app, "BATCH", batch).Replace(edits[i+1]))
+		y = strings.ReplaceAll(y, edits[i], strings.NewReplacer("APP", app, "BATCH", batch, "NET", l.net).Replace(edits[i+1]))
 	}
 	cfg, err := config.Parse("lab", []byte(y))
 	if err != nil {

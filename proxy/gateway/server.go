@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Server is the S3 front of one configuration at a time.
+// Server is the S3 and DynamoDB front of one configuration at a time.
 type Server struct {
 	opts      Options
 	log       *zap.Logger
@@ -49,13 +50,14 @@ type Server struct {
 	table     *conntrack.Table
 	ownTable  bool
 
-	snap atomic.Pointer[snapshot]
-	back atomic.Pointer[backend]
+	snap    atomic.Pointer[snapshot]
+	back    atomic.Pointer[backend]
+	dynBack atomic.Pointer[backend] // the DynamoDB backend (nil: none)
 
 	mu      sync.Mutex
 	closing bool
-	srv     *http.Server
-	addr    netip.AddrPort
+	srv     [numServices]*http.Server
+	addr    [numServices]netip.AddrPort
 	held    map[net.Conn]struct{}
 	wg      sync.WaitGroup // Serve, held connections, replaced servers
 }
@@ -94,44 +96,49 @@ func New(cfg *config.Config, opts Options) *Server {
 	return s
 }
 
-// Start opens the S3 endpoint (when the configuration has one) and its
-// backend. The error names the configuration key at fault.
+// Start opens the S3 and DynamoDB endpoints (those the configuration has)
+// and their backends. The error names the configuration key at fault.
 func (s *Server) Start() error {
 	cfg := s.snap.Load().cfg
 	if err := s.setBackend(cfg); err != nil {
 		return err
 	}
+	s.setDynamoDBBackend(cfg)
 	s.registerFlowLogs(cfg)
-	if !cfg.S3.Enabled() {
-		return nil
+	for sv := range numServices {
+		if _, on := sv.listen(cfg); on {
+			if err := s.serve(sv, cfg); err != nil {
+				return err
+			}
+		}
 	}
-	return s.serve(cfg)
+	return nil
 }
 
-// serve listens on the configuration's S3 address and serves it; a server
-// on another address is shut down gracefully.
-func (s *Server) serve(cfg *config.Config) error {
-	addr := cfg.S3.Addr()
+// serve listens on the configuration's address of a service and serves
+// it; a server on another address is shut down gracefully.
+func (s *Server) serve(sv service, cfg *config.Config) error {
+	addr, _ := sv.listen(cfg)
 	ln, err := net.Listen("tcp", addr.String())
 	if err != nil {
-		return fmt.Errorf("%s: s3.listen: %w", cfg.Source, err)
+		return fmt.Errorf("%s: %s: %w", cfg.Source, sv.key(), err)
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
-		ConnContext: connContext, ErrorLog: zap.NewStdLog(s.log.Named("s3"))}
+		ConnContext: connContext, ErrorLog: zap.NewStdLog(s.log.Named(strings.ToLower(sv.String())))}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		ln.Close()
 		return ErrClosed
 	}
-	old := s.srv
-	s.srv, s.addr = srv, addr
+	old := s.srv[sv]
+	s.srv[sv], s.addr[sv] = srv, addr
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		if err := srv.Serve(&gateListener{Listener: ln, s: s}); !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("S3 endpoint stopped", zap.Stringer("listen", addr), zap.Error(err))
+		if err := srv.Serve(&gateListener{Listener: ln, s: s, sv: sv}); !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(sv.String()+" endpoint stopped", zap.Stringer("listen", addr), zap.Error(err))
 		}
 	}()
 	if old != nil {
@@ -156,11 +163,11 @@ func (s *Server) retire(old *http.Server) {
 
 // Reload swaps in a new configuration: new connections and requests use
 // it at once (routes and policies apply to the next request, as in AWS). A
-// changed s3.listen opens the new address first; if it cannot be opened
-// nothing changes.
+// changed s3.listen (dynamodb.listen) opens the new address first; if it
+// cannot be opened that service's listener does not change.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
-	closing, addr, running := s.closing, s.addr, s.srv != nil
+	closing := s.closing
 	s.mu.Unlock()
 	if closing {
 		return ErrClosed
@@ -169,26 +176,36 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err := s.setBackend(cfg); err != nil {
 		return err
 	}
-	switch {
-	case cfg.S3.Enabled() && (!running || cfg.S3.Addr() != addr):
-		s.snap.Store(snap)
-		if err := s.serve(cfg); err != nil {
+	s.setDynamoDBBackend(cfg)
+	s.snap.Store(snap)
+	for sv := range numServices {
+		if err := s.relisten(sv, cfg); err != nil {
 			return err
 		}
-	case !cfg.S3.Enabled() && running:
-		s.snap.Store(snap)
-		s.stopServing()
-	default:
-		s.snap.Store(snap)
 	}
 	s.registerFlowLogs(cfg)
 	return nil
 }
 
-func (s *Server) stopServing() {
+// relisten opens, moves or closes a service's listener to match cfg.
+func (s *Server) relisten(sv service, cfg *config.Config) error {
 	s.mu.Lock()
-	old := s.srv
-	s.srv, s.addr = nil, netip.AddrPort{}
+	addr, running := s.addr[sv], s.srv[sv] != nil
+	s.mu.Unlock()
+	want, on := sv.listen(cfg)
+	switch {
+	case on && (!running || want != addr):
+		return s.serve(sv, cfg)
+	case !on && running:
+		s.stopServing(sv)
+	}
+	return nil
+}
+
+func (s *Server) stopServing(sv service) {
+	s.mu.Lock()
+	old := s.srv[sv]
+	s.srv[sv], s.addr[sv] = nil, netip.AddrPort{}
 	s.mu.Unlock()
 	if old != nil {
 		s.retire(old)
@@ -199,7 +216,15 @@ func (s *Server) stopServing() {
 func (s *Server) Addr() netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addr
+	return s.addr[serviceS3]
+}
+
+// DynamoDBAddr is the address the DynamoDB endpoint listens on (zero when
+// none).
+func (s *Server) DynamoDBAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr[serviceDynamoDB]
 }
 
 // Shutdown stops accepting, lets requests finish until ctx is done, then
@@ -208,15 +233,19 @@ func (s *Server) Addr() netip.AddrPort {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	srv := s.srv
+	srvs := s.srv
 	for c := range s.held {
 		c.SetReadDeadline(time.Unix(1, 0))
 	}
 	s.mu.Unlock()
 	var err error
-	if srv != nil {
-		if err = srv.Shutdown(ctx); err != nil {
+	for _, srv := range srvs {
+		if srv == nil {
+			continue
+		}
+		if e := srv.Shutdown(ctx); e != nil {
 			srv.Close()
+			err = e
 		}
 	}
 	s.wg.Wait()
@@ -238,8 +267,10 @@ func (s *Server) registerFlowLogs(cfg *config.Config) {
 		if rt == nil {
 			continue
 		}
-		if r := rt.Route(config.S3PrefixList(cfg.Region)); r != nil {
-			fl.Register(r.GatewayEndpoint, sn.ID, sn.AZ)
+		for _, pl := range []string{config.S3PrefixList(cfg.Region), config.DynamoDBPrefixList(cfg.Region)} {
+			if r := rt.Route(pl); r != nil {
+				fl.Register(r.GatewayEndpoint, sn.ID, sn.AZ)
+			}
 		}
 	}
 }

@@ -11,22 +11,23 @@ import (
 	"github.com/privlink/privlink/conntrack"
 )
 
-// snapshot is one configuration generation as the S3 front uses it,
-// compiled once and swapped atomically on reload: a connection and each
-// request read the snapshot current when they start.
+// snapshot is one configuration generation as the S3 and DynamoDB fronts
+// use it, compiled once and swapped atomically on reload: a connection and
+// each request read the snapshot current when they start.
 type snapshot struct {
 	cfg       *config.Config
-	path      *acl.GatewayPath // nil without an S3 endpoint
-	service   string           // com.amazonaws.<region>.s3
+	paths     [numServices]*acl.GatewayPath // nil for a service not served
+	services  [numServices]string           // com.amazonaws.<region>.s3, ...
 	endpoints map[string]*gwEndpoint
 	// noRoute holds the connection-table paths of clients denied before
-	// any endpoint, by subnet ("" = in none).
-	noRoute map[string]*conntrack.Path
+	// any endpoint, by service and subnet ("" = in none).
+	noRoute [numServices]map[string]*conntrack.Path
 }
 
 // gwEndpoint is a gateway endpoint: its policy, metrics and table paths.
 type gwEndpoint struct {
 	id, vpc   string
+	sv        service
 	policy    *iampolicy.Policy
 	file      string // where the policy came from ("" inline or default)
 	decisions [3]prometheus.Counter
@@ -34,52 +35,60 @@ type gwEndpoint struct {
 }
 
 func (s *Server) compile(cfg *config.Config) *snapshot {
-	snap := &snapshot{cfg: cfg, path: acl.Compile(cfg).Gateway(), service: config.S3Service(cfg.Region),
-		endpoints: map[string]*gwEndpoint{}, noRoute: map[string]*conntrack.Path{}}
-	s3 := cfg.S3.Addr()
-	pathFor := func(endpoint, subnet, az string) *conntrack.Path {
-		return &conntrack.Path{Iface: s3, Endpoint: endpoint, Service: snap.service, AZ: az, Subnet: subnet}
+	ev := acl.Compile(cfg)
+	snap := &snapshot{cfg: cfg, endpoints: map[string]*gwEndpoint{}}
+	pathFor := func(sv service, endpoint, subnet, az string) *conntrack.Path {
+		addr, _ := sv.listen(cfg)
+		return &conntrack.Path{Iface: addr, Endpoint: endpoint, Service: snap.services[sv], AZ: az, Subnet: subnet}
 	}
-	snap.noRoute[""] = pathFor("", "", "")
+	for sv := range numServices {
+		snap.paths[sv], snap.services[sv] = sv.path(ev), sv.serviceName(cfg.Region)
+		snap.noRoute[sv] = map[string]*conntrack.Path{"": pathFor(sv, "", "", "")}
+		for _, sn := range cfg.Subnets {
+			snap.noRoute[sv][sn.ID] = pathFor(sv, "", sn.ID, sn.AZ)
+		}
+	}
 	for i := range cfg.Endpoints {
 		e := &cfg.Endpoints[i]
 		if !e.IsGateway() {
 			continue
 		}
-		ep := &gwEndpoint{id: e.ID, vpc: e.VpcID, policy: e.Policy.Effective(), file: e.Policy.File, paths: map[string]*conntrack.Path{}}
+		ep := &gwEndpoint{id: e.ID, vpc: e.VpcID, sv: serviceOf(e), policy: e.Policy.Effective(), file: e.Policy.File, paths: map[string]*conntrack.Path{}}
 		for d := range ep.decisions {
 			ep.decisions[d] = s.decisions.WithLabelValues(e.ID, iampolicy.Decision(d).String())
 		}
 		snap.endpoints[e.ID] = ep
 	}
 	for _, sn := range cfg.Subnets {
-		snap.noRoute[sn.ID] = pathFor("", sn.ID, sn.AZ)
 		for _, ep := range snap.endpoints {
-			ep.paths[sn.ID] = pathFor(ep.id, sn.ID, sn.AZ)
+			ep.paths[sn.ID] = pathFor(ep.sv, ep.id, sn.ID, sn.AZ)
 		}
 	}
 	return snap
 }
 
-// route returns the gateway endpoint a client's traffic reaches (nil: no
-// route) and where it comes from.
-func (snap *snapshot) route(client netip.Addr) (*gwEndpoint, acl.GatewayRoute) {
-	if snap.path == nil {
+// route returns the gateway endpoint a client's traffic to a service
+// reaches (nil: no route) and where it comes from.
+func (snap *snapshot) route(sv service, client netip.Addr) (*gwEndpoint, acl.GatewayRoute) {
+	if snap.paths[sv] == nil {
 		return nil, acl.GatewayRoute{}
 	}
-	rt := snap.path.Route(client)
+	rt := snap.paths[sv].Route(client)
 	return snap.endpoints[rt.Endpoint], rt
 }
 
 // tablePath is the connection-table path of a client of ep (nil: denied
-// before any endpoint) in subnet.
-func (snap *snapshot) tablePath(ep *gwEndpoint, subnet string) *conntrack.Path {
+// before any endpoint) in subnet, to a service.
+func (snap *snapshot) tablePath(sv service, ep *gwEndpoint, subnet string) *conntrack.Path {
 	if ep != nil {
 		if p := ep.paths[subnet]; p != nil {
 			return p
 		}
 	}
-	return snap.noRoute[subnet]
+	if p := snap.noRoute[sv][subnet]; p != nil {
+		return p
+	}
+	return snap.noRoute[sv][""]
 }
 
 // decide evaluates every check of a request: the first that is not
