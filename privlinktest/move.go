@@ -98,6 +98,14 @@ func (m *mover) move(cfg *config.Config) error {
 				bad(path, a)
 			}
 			v.Set(reflect.ValueOf(n))
+		case netip.AddrPort:
+			n, ok := m.addr(a.Addr())
+			if !ok {
+				bad(path, a)
+			}
+			if a.IsValid() {
+				v.Set(reflect.ValueOf(netip.AddrPortFrom(n, a.Port())))
+			}
 		}
 	})
 	cfg.S3.Listen = m.hostPort(cfg.S3.Listen)
@@ -109,15 +117,16 @@ func (m *mover) move(cfg *config.Config) error {
 }
 
 var (
-	addrType   = reflect.TypeFor[netip.Addr]()
-	prefixType = reflect.TypeFor[netip.Prefix]()
+	addrType     = reflect.TypeFor[netip.Addr]()
+	prefixType   = reflect.TypeFor[netip.Prefix]()
+	addrPortType = reflect.TypeFor[netip.AddrPort]()
 )
 
-// walk calls fn for every netip.Addr and netip.Prefix under v with its key
+// walk calls fn for every netip.Addr, netip.Prefix and netip.AddrPort under v with its key
 // path as configuration errors spell it (services[0].load_balancer...).
 func walk(v reflect.Value, path string, fn func(v reflect.Value, path string)) {
 	switch {
-	case v.Type() == addrType || v.Type() == prefixType:
+	case v.Type() == addrType || v.Type() == prefixType || v.Type() == addrPortType:
 		fn(v, path)
 	case v.Kind() == reflect.Slice:
 		for i := range v.Len() {
