@@ -27,6 +27,7 @@ type LiveFrame struct {
 	Endpoints  []LiveEndpoint `json:"endpoints"`
 	Targets    []TargetInfo   `json:"targets"`
 	Denied     []DeniedFlow   `json:"denied"`
+	Faults     []FaultInfo    `json:"faults"`
 	EventsLost uint64         `json:"events_lost"`
 }
 
@@ -153,7 +154,7 @@ func (sm *sampler) frame(now time.Time) []byte {
 	}
 	f := LiveFrame{Time: now, Topology: fmt.Sprintf("%p", sm.s.top.Load()),
 		Zones: sm.zones(p, base), Rejected: rejectedRates(p, base), Ports: sm.ports(),
-		Endpoints: sm.endpointStates(), Targets: sm.s.Targets(), Denied: sm.denied, EventsLost: sm.lost}
+		Endpoints: sm.endpointStates(), Targets: sm.s.Targets(), Denied: sm.denied, Faults: sm.s.Faults(), EventsLost: sm.lost}
 	b, err := json.Marshal(jsonLists(f))
 	if err != nil { // not reached: the frame holds only plain values
 		return []byte(`{"error":` + fmt.Sprintf("%q", err.Error()) + `}`)

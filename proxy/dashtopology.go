@@ -17,6 +17,8 @@ type DashTopology struct {
 	Endpoints []DashEndpoint `json:"endpoints"`
 	Services  []DashService  `json:"services"`
 	Gateways  []string       `json:"gateway_endpoints"` // gateway endpoints: not on this path
+	// FaultKinds are the kinds the faults panel offers (docs/faults.md).
+	FaultKinds []config.FaultKind `json:"fault_kinds"`
 }
 
 // DashClient is a subnet that holds endpoint interfaces (kind "subnet")
@@ -99,7 +101,7 @@ func (s *Server) DashboardTopology() DashTopology {
 	top := s.top.Load()
 	cfg := top.cfg
 	nacl := subnetNACLs(cfg)
-	out := DashTopology{Region: cfg.Region, Clients: dashClients(cfg, nacl)}
+	out := DashTopology{Region: cfg.Region, Clients: dashClients(cfg, nacl), FaultKinds: config.FaultKinds}
 	for _, ep := range cfg.Endpoints {
 		if ep.IsGateway() {
 			out.Gateways = append(out.Gateways, ep.ID)

@@ -100,7 +100,7 @@ func TestRunEmbeddedDefault(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, want := range []string{"running the embedded default topology", "use1-az1   connect to 127.79.1.10:8443", "use1-az2   connect to 127.79.2.10:8443", "admin API: http://127.0.0.1:"} {
+	for _, want := range []string{"running the embedded default topology", "use1-az1   connect to 127.79.1.10:8443", "use1-az2   connect to 127.79.2.10:8443", "admin API: http://127.0.0.1:", "dashboard: http://127.0.0.1:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}

@@ -166,6 +166,7 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 	s3 := cmp.Or(printS3Banner(w, cfg, srv), printDynamoDBBanner(w, cfg, srv))
 	if a := srv.AdminAddr(); a != "" {
 		fmt.Fprintf(w, "  admin API: http://%s  (/metrics /v1/connections /v1/targets /v1/endpoints /v1/explain)\n", a)
+		fmt.Fprintf(w, "  dashboard: http://%s/\n", a)
 	}
 	printDNSBanner(w, srv)
 	if try := cmp.Or(tryLine(cfg, srv), s3); try != "" {

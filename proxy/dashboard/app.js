@@ -161,7 +161,66 @@ const PANELS = [
     td('✖ ', h('code', {}, d.hop)), td(d.rule)), 5)},
   {name: 'ports', render: f => rows('#panel-ports', f.ports, p => h('tr', {},
     td(p.node), td(p.target), td(String(p.in_use)), td(String(p.budget))), 4)},
+  {name: 'faults', render: renderFaults},
 ];
+
+// ---- faults --------------------------------------------------------------------
+
+const FAULT_ICON = {pending: '○', active: '⚡', ended: '–'};
+let drawnFaults = '';
+
+function scopeText(sc) {
+  const parts = Object.entries(sc || {}).filter(([, v]) => v !== '' && v !== 0 && v != null);
+  return parts.length ? parts.map(([k, v]) => k + '=' + v).join(' ') : 'everything';
+}
+
+// renderFaults redraws the table only when a fault or its count changed,
+// so the Remove buttons keep focus between frames.
+function renderFaults(f) {
+  const list = f.faults || [];
+  const sig = JSON.stringify(list.map(x => [x.id, x.state, x.flows]));
+  if (sig === drawnFaults) return;
+  drawnFaults = sig;
+  rows('#panel-faults', list, x => h('tr', {'data-fault': x.id},
+    td(h('code', {}, x.id)), td(x.kind), td(scopeText(x.scope)),
+    h('td', {class: 'fault-state'}, (FAULT_ICON[x.state] || '•') + ' ' + x.state), td(String(x.flows)), td(x.source),
+    td(h('button', {type: 'button', 'aria-label': 'Remove fault ' + x.id,
+      onclick: () => act('remove fault ' + x.id, 'DELETE', '/v1/faults/' + encodeURIComponent(x.id))}, 'Remove'))), 7);
+}
+
+function fillFaultKinds(t) {
+  const sel = $('#fault-form select[name="kind"]');
+  if (sel.options.length) return;
+  sel.replaceChildren(...(t.fault_kinds || []).map(k => h('option', {value: k}, k)));
+}
+
+// faultBody builds POST /v1/faults's body from the form; the API checks
+// it and its error names the field.
+function faultBody(form) {
+  const f = new FormData(form);
+  let body = {};
+  const params = f.get('params').trim();
+  if (params) {
+    body = JSON.parse(params); // a syntax error is reported by addFault
+    if (typeof body !== 'object' || Array.isArray(body) || body === null) throw new Error('parameters: want a JSON object');
+  }
+  body.kind = f.get('kind');
+  const k = f.get('scope_key'), v = f.get('scope_value').trim();
+  if (k) body.scope = {[k]: k === 'listener' ? Number(v) : v};
+  return body;
+}
+
+async function addFault(e) {
+  e.preventDefault();
+  let body;
+  try {
+    body = faultBody(e.target);
+  } catch (err) {
+    say('add fault: ' + err.message, false);
+    return;
+  }
+  await act('add fault ' + body.kind, 'POST', '/v1/faults', body);
+}
 
 function feed(state, text) {
   const el = $('#feed');
@@ -228,6 +287,7 @@ function explainTable(r) {
 
 document.addEventListener('DOMContentLoaded', () => {
   $('#explain-form').addEventListener('submit', explain);
+  $('#fault-form').addEventListener('submit', addFault);
   new ResizeObserver(() => drawWires()).observe($('#graph'));
   scheduleTopology().then(connectLive);
 });

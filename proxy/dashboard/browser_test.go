@@ -173,6 +173,34 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("fault add and remove", func(t *testing.T) {
+		form := `#fault-form`
+		set := func(kind, key, value, params string) {
+			run(t, ctx, 10*time.Second,
+				chromedp.SetValue(chromedp.CSS(form+` select[name="kind"]`), kind),
+				chromedp.SetValue(chromedp.CSS(form+` select[name="scope_key"]`), key),
+				chromedp.SetValue(chromedp.CSS(form+` input[name="scope_value"]`), value),
+				chromedp.SetValue(chromedp.CSS(form+` input[name="params"]`), params),
+				chromedp.Click(chromedp.CSS(form+` button[type="submit"]`)))
+		}
+		// A fault the API refuses: the status line names the field.
+		set("latency", "az", "use1-az1", `{"latency":"soon"}`)
+		waitJS(t, ctx, 5*time.Second, "the refusal naming the field",
+			`document.querySelector('#action-status').dataset.ok === 'no' && document.querySelector('#action-status').textContent.includes('latency')`)
+		set("latency", "az", "use1-az1", `{"latency":"200ms"}`)
+		waitJS(t, ctx, 5*time.Second, "the fault listed as active",
+			`[...document.querySelectorAll('#panel-faults tr[data-fault]')].some(r => r.textContent.includes('latency') && r.textContent.includes('az=use1-az1') && r.textContent.includes('active'))`)
+		fs := srv.Faults()
+		if len(fs) != 1 || fs[0].Kind != "latency" || fs[0].Scope.AZ != "use1-az1" || time.Duration(fs[0].Latency) != 200*time.Millisecond {
+			t.Fatalf("faults after Add: %+v", fs)
+		}
+		run(t, ctx, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#panel-faults tr[data-fault="%s"] button`, fs[0].ID))))
+		waitJS(t, ctx, 5*time.Second, "the fault gone from the panel", `!document.querySelector('#panel-faults tr[data-fault]')`)
+		if fs := srv.Faults(); len(fs) != 0 {
+			t.Fatalf("faults after Remove: %+v", fs)
+		}
+	})
+
 	t.Run("readable wide and narrow", func(t *testing.T) {
 		layout(t, ctx, 1280, 800, false)
 		layout(t, ctx, 480, 800, true)

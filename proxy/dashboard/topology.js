@@ -69,6 +69,7 @@ function renderTopology(t) {
   fill('#col-groups', t.services.flatMap(s => s.target_groups.map(g => groupCard(s, g))));
   fill('#col-targets', t.services.flatMap(s => s.target_groups.flatMap(g => g.targets.map(x => targetCard(s, g, x)))));
   fillExplainEndpoints(t);
+  fillFaultKinds(t);
   if (lastFrame) applyFrame(lastFrame);
   restore();
   drawWires();
