@@ -58,45 +58,9 @@ func (s *Server) reload(cfg *config.Config) error {
 	top := s.compile(cfg)
 
 	// Open what is new; on any failure close it again and keep the old generation.
-	var opened []netip.AddrPort
-	fresh := map[netip.AddrPort]*listener{}
-	undo := func() {
-		for _, ln := range fresh {
-			ln.Close()
-		}
-		for _, a := range opened {
-			s.stopBuiltin(a)
-		}
-		// compile created the runtime of new target groups and endpoints:
-		// forget them again (nothing was announced or health-checked yet).
-		s.apply(old)
-	}
-	for _, b := range top.builtins {
-		if s.hasBuiltin(b.addr) {
-			continue
-		}
-		if err := s.startBuiltin(b); err != nil {
-			undo()
-			return err
-		}
-		opened = append(opened, b.addr)
-	}
-	s.mu.Lock()
-	have := make(map[netip.AddrPort]bool, len(s.listeners))
-	for a := range s.listeners {
-		have[a] = true
-	}
-	s.mu.Unlock()
-	for addr, key := range sortedKeys(top.listenKeys) {
-		if have[addr] {
-			continue
-		}
-		ln, err := listen(addr)
-		if err != nil {
-			undo()
-			return fmt.Errorf("%s: %s: %w", cfg.Source, key, err)
-		}
-		fresh[addr] = ln
+	fresh, undo, err := s.openNew(old, top)
+	if err != nil {
+		return err
 	}
 	if old.cfg.Admin.Listen != cfg.Admin.Listen {
 		s.log.Warn("admin.listen changed: the admin API keeps its address until restart",
@@ -369,4 +333,50 @@ func (s *Server) allTargets() []*target {
 		g.mu.Unlock()
 	}
 	return out
+}
+
+// openNew starts the built-in targets and binds the listeners a new
+// generation adds; undo closes them again and restores old's runtime.
+func (s *Server) openNew(old, top *topology) (fresh map[netip.AddrPort]*listener, undo func(), err error) {
+	var opened []netip.AddrPort
+	fresh = map[netip.AddrPort]*listener{}
+	undo = func() {
+		for _, ln := range fresh {
+			ln.Close()
+		}
+		for _, a := range opened {
+			s.stopBuiltin(a)
+		}
+		// compile created the runtime of new target groups and endpoints:
+		// forget them again (nothing was announced or health-checked yet).
+		s.apply(old)
+	}
+	for _, b := range top.builtins {
+		if s.hasBuiltin(b.addr) {
+			continue
+		}
+		if err := s.startBuiltin(b); err != nil {
+			undo()
+			return nil, nil, err
+		}
+		opened = append(opened, b.addr)
+	}
+	s.mu.Lock()
+	have := make(map[netip.AddrPort]bool, len(s.listeners))
+	for a := range s.listeners {
+		have[a] = true
+	}
+	s.mu.Unlock()
+	for addr, key := range sortedKeys(top.listenKeys) {
+		if have[addr] {
+			continue
+		}
+		ln, err := listen(addr)
+		if err != nil {
+			undo()
+			return nil, nil, fmt.Errorf("%s: %s: %w", top.cfg.Source, key, err)
+		}
+		fresh[addr] = ln
+	}
+	return fresh, undo, nil
 }
