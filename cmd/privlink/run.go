@@ -34,22 +34,39 @@ func newRunCmd() *cobra.Command {
 			"and the running one stays. SIGHUP also reopens the flow-log file (logrotate).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := cf.load(cmd)
-			if err != nil {
-				return err
-			}
 			log, err := newLogger(cmd)
 			if err != nil {
 				return err
 			}
 			defer log.Sync()
-			for _, w := range cfg.Warnings {
-				log.Warn("configuration", zap.String("warning", w.Error()))
-			}
 			// Signals are caught before the server starts: a SIGHUP or
 			// SIGTERM during start-up is handled once it runs, not fatal.
 			sigs := catchSignals()
 			defer sigs.stop()
+			if cf.path != "" && watch {
+				// The watcher starts before the file is read, so an edit
+				// made while privlink starts is not missed: it is
+				// reloaded once the server runs. Editors replace files
+				// in several steps: wait for quiet.
+				w, err := config.Watch(cf.path, 300*time.Millisecond, func() {
+					select {
+					case sigs.changed <- struct{}{}:
+					default: // a reload is already due
+					}
+				})
+				if err != nil {
+					log.Warn("cannot watch the configuration file; reload with SIGHUP or POST /v1/reload", zap.Error(err))
+				} else {
+					defer w.Close()
+				}
+			}
+			cfg, err := cf.load(cmd)
+			if err != nil {
+				return err
+			}
+			for _, w := range cfg.Warnings {
+				log.Warn("configuration", zap.String("warning", w.Error()))
+			}
 			loader := func() (*config.Config, error) { return cf.load(cmd) }
 			srv, err := proxy.Start(cfg, proxy.Options{Logger: log, DialTimeout: dialTimeout, Loader: loader})
 			if err != nil {
@@ -57,17 +74,8 @@ func newRunCmd() *cobra.Command {
 			}
 			printBanner(cmd.OutOrStdout(), cfg, srv)
 			log.Info("privlink started", zap.String("config", cfg.Source), zap.String("admin", srv.AdminAddr()))
-			if cf.path != "" && watch {
-				// Editors replace files in several steps: wait for quiet.
-				w, err := config.Watch(cf.path, 300*time.Millisecond, func() {
-					log.Info("configuration file changed: reloading", zap.String("config", cf.path))
-					srv.ReloadFromSource()
-				})
-				if err != nil {
-					log.Warn("cannot watch the configuration file; reload with SIGHUP or POST /v1/reload", zap.Error(err))
-				} else {
-					defer w.Close()
-				}
+			if testHookStarted != nil {
+				testHookStarted(cf.path)
 			}
 			return waitAndShutdown(cmd.Context(), log, srv, drain, sigs)
 		},
@@ -79,14 +87,19 @@ func newRunCmd() *cobra.Command {
 	return cmd
 }
 
-// runSignals are the signals privlink run acts on.
+// testHookStarted, when set by a test, runs once the server has started
+// and before run waits for signals and file changes.
+var testHookStarted func(path string)
+
+// runSignals are the events privlink run acts on.
 type runSignals struct {
-	sig chan os.Signal // SIGINT, SIGTERM: drain, then stop
-	hup chan os.Signal // SIGHUP: reopen the flow log and reload
+	sig     chan os.Signal // SIGINT, SIGTERM: drain, then stop
+	hup     chan os.Signal // SIGHUP: reopen the flow log and reload
+	changed chan struct{}  // the -c file changed: reload
 }
 
 func catchSignals() runSignals {
-	s := runSignals{sig: make(chan os.Signal, 2), hup: make(chan os.Signal, 1)}
+	s := runSignals{sig: make(chan os.Signal, 2), hup: make(chan os.Signal, 1), changed: make(chan struct{}, 1)}
 	signal.Notify(s.sig, syscall.SIGINT, syscall.SIGTERM)
 	signal.Notify(s.hup, syscall.SIGHUP)
 	return s
@@ -109,6 +122,9 @@ wait:
 			if err := srv.ReopenFlowLogs(); err != nil {
 				log.Error("SIGHUP: cannot reopen the flow-log file; writing on to the old one", zap.Error(err))
 			}
+			srv.ReloadFromSource()
+		case <-sigs.changed:
+			log.Info("configuration file changed: reloading")
 			srv.ReloadFromSource()
 		case s := <-sig:
 			log.Info("shutting down: draining connections", zap.Stringer("signal", s), zap.Duration("drain_timeout", drain))
