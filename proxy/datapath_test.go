@@ -128,6 +128,70 @@ func TestReloadKeepsFlowsOfRemovedBuiltin(t *testing.T) {
 	}
 }
 
+// TestRemovedBuiltinAnswersThroughItsDrain: a built-in target a reload
+// removes goes on accepting for its drain (at least the dial timeout), as
+// a deregistered real server goes on running: a flow that chose it just
+// before the reload still reaches it. It used to stop accepting at once,
+// and such a flow's client got a reset (TestSoak's rare "broken pipe").
+// Added back within the drain, the same server serves on; after the
+// drain it stops accepting.
+func TestRemovedBuiltinAnswersThroughItsDrain(t *testing.T) {
+	one := "deregistration_delay: 1s\n        targets: [{ip: P.10.20, subnet: subnet-p1, builtin: echo}]"
+	l := newLab(t, false, config.PlacementFirstData,
+		"targets: [{ip: P.10.20, subnet: subnet-p1}, {ip: P.11.20, subnet: subnet-p2}]", one).start()
+	parse := func(name, targets string) *config.Config {
+		y := strings.Replace(l.yaml, strings.ReplaceAll(one, "P.", l.p+"."), strings.ReplaceAll(targets, "P.", l.p+"."), 1)
+		cfg, err := config.Parse(name, []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	removed, again := parse("removed.yaml", strings.Replace(one, "P.10.20", "P.10.21", 1)), parse("again.yaml", one)
+	old := l.dial("1.50", "1.10")
+	if err := echo(t, old, "before"); err != nil {
+		t.Fatal(err)
+	}
+	direct := func() error {
+		c, err := net.DialTimeout("tcp", l.p+".10.20:9443", time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := l.srv.Reload(removed); err != nil {
+		t.Fatal(err)
+	}
+	if err := direct(); err != nil {
+		t.Fatalf("the removed built-in target refuses at once: %v", err)
+	}
+	if err := l.srv.Reload(again); err != nil {
+		t.Fatalf("adding it back within its drain: %v", err)
+	}
+	if err := echo(t, l.dial("1.51", "1.10"), "new"); err != nil {
+		t.Fatalf("new connection to the target added back: %v", err)
+	}
+	if err := echo(t, old, "after"); err != nil {
+		t.Fatalf("connection from before: %v", err)
+	}
+	if err := l.srv.Reload(removed); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for direct() == nil {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the removed built-in target still accepts 10s after a 2s drain")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("the removed built-in target stopped accepting after %v, before its drain ended", d)
+	}
+	if err := echo(t, old, "after the drain"); err != nil {
+		t.Fatalf("connection from before, after the drain: %v", err)
+	}
+}
+
 // TestProviderRulesCheckedOnEveryPortTry: when the kernel refuses a source
 // port and the next one is tried, the provider-side rules decide for that
 // port too. The retry used to dial from a port no NACL had checked.

@@ -97,7 +97,7 @@ func (s *Server) reload(cfg *config.Config) error {
 	}
 	for _, b := range old.builtins {
 		if !keep[b.addr] {
-			s.retireBuiltin(b.addr)
+			s.retireBuiltin(b.addr, max(b.drain, s.opts.DialTimeout))
 		}
 	}
 	if s.notifier != nil { // before apply: it announces the new endpoints
@@ -338,14 +338,17 @@ func (s *Server) allTargets() []*target {
 // openNew starts the built-in targets and binds the listeners a new
 // generation adds; undo closes them again and restores old's runtime.
 func (s *Server) openNew(old, top *topology) (fresh map[netip.AddrPort]*listener, undo func(), err error) {
-	var opened []netip.AddrPort
+	var opened, reused []builtinTarget
 	fresh = map[netip.AddrPort]*listener{}
 	undo = func() {
 		for _, ln := range fresh {
 			ln.Close()
 		}
-		for _, a := range opened {
-			s.stopBuiltin(a)
+		for _, b := range opened {
+			s.stopBuiltin(b.addr)
+		}
+		for _, b := range reused { // old had removed it: it retires again
+			s.retireBuiltin(b.addr, max(b.drain, s.opts.DialTimeout))
 		}
 		// compile created the runtime of new target groups and endpoints:
 		// forget them again (nothing was announced or health-checked yet).
@@ -355,11 +358,15 @@ func (s *Server) openNew(old, top *topology) (fresh map[netip.AddrPort]*listener
 		if s.hasBuiltin(b.addr) {
 			continue
 		}
+		if s.unretireBuiltin(b) {
+			reused = append(reused, b)
+			continue
+		}
 		if err := s.startBuiltin(b); err != nil {
 			undo()
 			return nil, nil, err
 		}
-		opened = append(opened, b.addr)
+		opened = append(opened, b)
 	}
 	s.mu.Lock()
 	have := make(map[netip.AddrPort]bool, len(s.listeners))

@@ -85,8 +85,12 @@ type Server struct {
 	listeners      map[netip.AddrPort]*listener
 	eng            *relay.Engine
 	builtinTargets map[netip.AddrPort]builtin
-	// retired are built-in targets a reload removed: they accept no more
-	// and serve their connections until those end or the server stops.
+	// retiring are built-in targets a reload removed that still accept
+	// for their drain (a flow that chose one just before the reload may
+	// dial it yet; a real target goes on running after it is
+	// deregistered); retired ones accept no more and serve their
+	// connections until those end or the server stops.
+	retiring  map[netip.AddrPort]*retiringBuiltin
 	retired   []*loadtest.Target
 	admin     *http.Server
 	adminAddr net.Addr
@@ -139,6 +143,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts: opts, log: opts.Logger, reg: opts.Registry,
 		listeners:      map[netip.AddrPort]*listener{},
 		builtinTargets: map[netip.AddrPort]builtin{},
+		retiring:       map[netip.AddrPort]*retiringBuiltin{},
 		groups:         map[string]*targetGroup{},
 		endpoints:      map[string]*endpoint{},
 		held:           map[*socket]struct{}{},
@@ -262,7 +267,7 @@ func (s *Server) startBuiltin(b builtinTarget) error {
 	}
 	t := loadtest.NewTargetWith(loadtest.Mode(b.mode), s.log.Named("builtin"), loadtest.TargetOptions{TrustHeader: s.headerTrust(b.addr)})
 	s.mu.Lock()
-	s.builtinTargets[b.addr] = builtin{t: t, ln: ln}
+	s.builtinTargets[b.addr] = builtin{t: t, ln: ln, mode: b.mode}
 	s.mu.Unlock()
 	s.builtins.Add(1)
 	go func() {
@@ -287,8 +292,16 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 
 // builtin is a built-in target server and its listener.
 type builtin struct {
-	t  *loadtest.Target
-	ln net.Listener
+	t    *loadtest.Target
+	ln   net.Listener
+	mode config.Builtin
+}
+
+// retiringBuiltin is a removed built-in target still accepting until its
+// timer fires.
+type retiringBuiltin struct {
+	builtin
+	timer *time.Timer
 }
 
 func (s *Server) hasBuiltin(addr netip.AddrPort) bool {
@@ -311,21 +324,58 @@ func (s *Server) stopBuiltin(addr netip.AddrPort) {
 	}
 }
 
-// retireBuiltin stops a built-in target that a reload removed from
-// accepting. Its target drains like any removed target: the connections
-// it serves go on until they end (or deregistration_delay's connection
-// termination resets them, or the server stops).
-func (s *Server) retireBuiltin(addr netip.AddrPort) {
+// retireBuiltin takes a built-in target that a reload removed out of the
+// configuration. It drains like any removed target and, like a real
+// server that was deregistered, goes on accepting for grace (a flow that
+// chose it just before the reload may still dial it); then it stops
+// accepting and serves its connections until they end (or
+// deregistration_delay's connection termination resets them, or the
+// server stops). A reload that adds it again within grace gets it back
+// (unretireBuiltin).
+func (s *Server) retireBuiltin(addr netip.AddrPort, grace time.Duration) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	b, ok := s.builtinTargets[addr]
-	if ok {
-		delete(s.builtinTargets, addr)
-		s.retired = append(s.retired, b.t)
+	if !ok {
+		return
 	}
+	delete(s.builtinTargets, addr)
+	r := &retiringBuiltin{builtin: b}
+	s.retiring[addr] = r
+	r.timer = time.AfterFunc(grace, func() {
+		s.mu.Lock()
+		mine := s.retiring[addr] == r
+		if mine {
+			delete(s.retiring, addr)
+			s.retired = append(s.retired, r.t)
+		}
+		s.mu.Unlock()
+		if mine {
+			r.ln.Close() // Serve returns; the connections stay
+		}
+	})
+}
+
+// unretireBuiltin gives a reload back a retiring built-in target at b's
+// address: true if it is b's kind and serves on; one of another kind stops
+// accepting now (false: start b afresh).
+func (s *Server) unretireBuiltin(b builtinTarget) bool {
+	s.mu.Lock()
+	r, ok := s.retiring[b.addr]
+	if !ok || !r.timer.Stop() { // none, or its timer is closing it
+		s.mu.Unlock()
+		return false
+	}
+	delete(s.retiring, b.addr)
+	if r.mode == b.mode {
+		s.builtinTargets[b.addr] = r.builtin
+		s.mu.Unlock()
+		return true
+	}
+	s.retired = append(s.retired, r.t)
 	s.mu.Unlock()
-	if ok {
-		b.ln.Close() // Serve returns; the connections stay
-	}
+	r.ln.Close()
+	return false
 }
 
 // startAccepting makes the engine's loops accept on ln.

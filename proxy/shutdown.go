@@ -138,7 +138,12 @@ func (s *Server) stopBuiltins() {
 	for _, b := range s.builtinTargets {
 		targets = append(targets, b.t)
 	}
+	for _, r := range s.retiring {
+		r.timer.Stop()
+		targets = append(targets, r.t)
+	}
 	s.builtinTargets = map[netip.AddrPort]builtin{}
+	s.retiring = map[netip.AddrPort]*retiringBuiltin{}
 	s.retired = nil
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -48,9 +50,10 @@ type route struct {
 
 // builtinTarget is a target privlink serves in-process.
 type builtinTarget struct {
-	addr netip.AddrPort
-	mode config.Builtin
-	key  string
+	addr  netip.AddrPort
+	mode  config.Builtin
+	key   string
+	drain time.Duration // its target group's deregistration_delay
 }
 
 // groupKey names a target group across services.
@@ -71,7 +74,7 @@ func (s *Server) compile(cfg *config.Config) *topology {
 			for k, tgt := range tg.Targets {
 				if tgt.Builtin != config.BuiltinNone {
 					key := fmt.Sprintf("services[%d].target_groups[%d].targets[%d]", i, j, k)
-					t.builtins = append(t.builtins, builtinTarget{addr: tgt.AddrPort(), mode: tgt.Builtin, key: key})
+					t.builtins = append(t.builtins, builtinTarget{addr: tgt.AddrPort(), mode: tgt.Builtin, key: key, drain: tg.DeregistrationDelay.D()})
 					t.trustNodes(tgt.AddrPort(), sv, tg)
 				}
 			}
