@@ -17,13 +17,14 @@ type TCPCounters struct {
 	BytesReceived   uint64 // payload bytes received
 	BytesAcked      uint64 // bytes acknowledged by the peer; Linux counts an active open's SYN as one
 	BytesSent       uint64 // payload bytes sent, retransmissions included
+	BytesRetrans    uint64 // payload bytes retransmitted
 }
 
 // Counters maps the kernel counters to a socket's Counters. BytesOut is
-// the payload acknowledged: bytes_acked without the SYN's sequence number
-// an active open counts, bounded by what was sent.
+// the payload acknowledged: bytes_acked (which counts an active open's SYN)
+// bounded by the payload sent once (bytes_sent counts retransmissions).
 func (c TCPCounters) Counters() Counters {
-	return Counters{BytesIn: c.BytesReceived, BytesOut: min(c.BytesAcked, c.BytesSent), PktsIn: c.SegsIn, PktsOut: c.SegsOut}
+	return Counters{BytesIn: c.BytesReceived, BytesOut: min(c.BytesAcked, c.BytesSent-min(c.BytesRetrans, c.BytesSent)), PktsIn: c.SegsIn, PktsOut: c.SegsOut}
 }
 
 // ReadTCPInfo reads c's TCP_INFO counters without touching its data, so a
@@ -41,6 +42,7 @@ func countersOf(info *unix.TCPInfo) TCPCounters {
 	return TCPCounters{
 		SegsIn: uint64(info.Segs_in), SegsOut: uint64(info.Segs_out),
 		BytesReceived: info.Bytes_received, BytesAcked: info.Bytes_acked, BytesSent: info.Bytes_sent,
+		BytesRetrans: info.Bytes_retrans,
 	}
 }
 

@@ -52,3 +52,17 @@ func TestReadTCPInfo(t *testing.T) {
 		t.Fatal("no error on a closed socket")
 	}
 }
+
+// A connection with retransmissions: bytes_sent counts the payload
+// retransmitted again and bytes_acked the active open's SYN, so their
+// minimum was one too many (seen under load: 100,001 for 100,000).
+func TestCountersWithRetransmissions(t *testing.T) {
+	c := TCPCounters{SegsIn: 4, SegsOut: 7, BytesReceived: 2, BytesAcked: 100_001, BytesSent: 134_518, BytesRetrans: 34_518}
+	if got := c.Counters().BytesOut; got != 100_000 {
+		t.Fatalf("bytes out %d, want 100000", got)
+	}
+	c = TCPCounters{BytesAcked: 1, BytesSent: 0}
+	if got := c.Counters().BytesOut; got != 0 {
+		t.Fatalf("bytes out %d of a connection that sent nothing, want 0", got)
+	}
+}
