@@ -50,9 +50,22 @@ func countersOf(info *unix.TCPInfo) TCPCounters {
 // closed, usually): a shared value, as it is expected at every flow's end.
 var errSocket = errors.New("tcp info: the socket cannot be read (closed?)")
 
+// TCPInfoReader is a socket that reads its own TCP_INFO (privlink's
+// sockets do): sampling it allocates nothing.
+type TCPInfoReader interface {
+	TCPInfo(info *unix.TCPInfo) error
+}
+
 // readTCPInfo fills info with getsockopt(TCP_INFO) into caller-owned
-// memory: sampling allocates nothing but the closure.
+// memory: a TCPInfoReader directly, another socket through its RawConn
+// (whose Control closure allocates).
 func readTCPInfo(c syscall.Conn, info *unix.TCPInfo) error {
+	if r, ok := c.(TCPInfoReader); ok {
+		if r.TCPInfo(info) != nil {
+			return errSocket
+		}
+		return nil
+	}
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return errSocket

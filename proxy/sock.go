@@ -240,6 +240,18 @@ func (c *socket) control(fn func(fd int) error) error {
 	return fn(c.fd)
 }
 
+// TCPInfo reads the socket's TCP_INFO (conntrack.TCPInfoReader), from any
+// goroutine: the socket's lock keeps the descriptor from being closed
+// meanwhile.
+func (c *socket) TCPInfo(info *unix.TCPInfo) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd < 0 {
+		return net.ErrClosed
+	}
+	return rawsock.TCPInfo(c.fd, info)
+}
+
 // rawConn is a socket's syscall.RawConn while it is not in the netpoller:
 // Control only (TCP_INFO, socket options).
 type rawConn socket
