@@ -33,6 +33,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInspectDecode$$' -fuzztime $(FUZZTIME) ./proxy/inspect
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZTIME) ./proxy/dns
+	$(GO) test -run '^$$' -fuzz '^FuzzServeUDP$$' -fuzztime $(FUZZTIME) ./proxy/dns
 	$(GO) test -run '^$$' -fuzz '^FuzzPolicyParse$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
 	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) ./acl/iampolicy
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFault$$' -fuzztime $(FUZZTIME) ./proxy

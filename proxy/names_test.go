@@ -174,3 +174,21 @@ func TestDNSMetricServed(t *testing.T) {
 		t.Fatal("privlink_dns_queries_total missing from /metrics")
 	}
 }
+
+// An endpoint waiting for acceptance resolves like any other: in AWS the
+// endpoint's state, not DNS, keeps its traffic out.
+func TestPendingEndpointResolves(t *testing.T) {
+	l := dnsLab(t, "  - id: vpce-svc-03d5ebb7d9579a2b3\n", "  - id: vpce-svc-03d5ebb7d9579a2b3\n    acceptance_required: true\n").start()
+	if st := l.srv.Endpoint(endpointID).State; st != "pendingAcceptance" {
+		t.Fatalf("endpoint state %q, want pendingAcceptance", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := l.srv.Resolver().LookupHost(ctx, regionalOf(endpointID))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("pendingAcceptance endpoint: %v %v, want both interfaces", got, err)
+	}
+	if got, err := l.srv.Resolver().LookupHost(ctx, zonalOf(endpointID, "us-east-1a")); err != nil || len(got) != 1 {
+		t.Fatalf("its zonal name: %v %v, want one interface", got, err)
+	}
+}

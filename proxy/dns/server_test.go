@@ -311,3 +311,18 @@ func TestListenErrors(t *testing.T) {
 		t.Fatal("listen nonsense: no error")
 	}
 }
+
+// A subnet's explicit az_name names its zonal DNS name (us-east-1-z7 here,
+// not a name derived from the AZ ID), and that name answers with the one
+// interface of that AZ.
+func TestZonalNameOfExplicitAZName(t *testing.T) {
+	s, _ := startServer(t, manyAZs(t), Options{})
+	zonal := "vpce-0big-" + Suffix("vpce-0big") + "-us-east-1-z7.vpce-svc-big.us-east-1.vpce.amazonaws.com"
+	if got := addrs(query(t, s.Addr(), "udp", zonal, mdns.TypeA)); !slices.Equal(got, []string{"127.53.7.10"}) {
+		t.Fatalf("zonal name of az_name us-east-1-z7: %v, want [127.53.7.10]", got)
+	}
+	derived := "vpce-0big-" + Suffix("vpce-0big") + "-us-east-1a.vpce-svc-big.us-east-1.vpce.amazonaws.com"
+	if r := query(t, s.Addr(), "udp", derived, mdns.TypeA); r.Rcode != mdns.RcodeNameError {
+		t.Fatalf("a derived zonal name where az_name is set: rcode %s, want NXDOMAIN", mdns.RcodeToString[r.Rcode])
+	}
+}
