@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -284,4 +285,19 @@ func echoed(addr, msg string) bool {
 	}
 	_, err = io.ReadFull(c, got)
 	return err == nil && string(got) == msg
+}
+
+// --check reports when a real SIGTERM stops the sidecar, as CI's `timeout`
+// or `docker stop` would stop it: the verdict is printed and the exit
+// status follows it.
+func TestInspectCheckOnSIGTERM(t *testing.T) {
+	r := startInspect(t, "--listen", "127.0.0.1:0", "--admin", "off", "--check", "--endpoint-addrs", "127.0.1.10")
+	send(t, r.listen, append(ppv2.AppendProxy(nil, checkClient, checkENI, checkVPCE), 'x'), 1)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := r.wait(t)
+	if code != 0 || !strings.Contains(out, "check: ok: 1 PROXY headers") {
+		t.Fatalf("exit %d after SIGTERM; stdout %q, stderr %q; want 0 and the verdict", code, out, errOut)
+	}
 }
