@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,7 +130,50 @@ func ExampleTopology() {
 }
 
 // A table test over security group variants, each case in parallel on a
-// topology of its own.
+// topology of its own block of addresses. In a test, each case is a
+// t.Run with t.Parallel() (TestExampleSGVariants in this package's
+// example_test.go); here each runs on its own goroutine.
+func Example_securityGroupVariants() {
+	tests := []struct {
+		name, cidr, ports string
+	}{
+		{"consumer subnet", "127.0.1.0/24", "8443"},
+		{"the client only", "127.0.1.254/32", "8443"},
+		{"another subnet", "127.0.2.0/24", "8443"},
+		{"another port", "127.0.1.0/24", "443"},
+	}
+	verdicts := make([]string, len(tests))
+	var wg sync.WaitGroup
+	for i, tt := range tests {
+		wg.Go(func() {
+			t := newExampleT()
+			defer t.done()
+			in := privlinktest.Start(t, privlinktest.Topology().
+				Service("vpce-svc-03d5ebb7d9579a2b3").
+				Endpoint("vpce-0c1308d7312217abc", "vpce-svc-03d5ebb7d9579a2b3", privlinktest.Allow(tt.cidr, tt.ports)))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			conn, err := in.Dial(ctx, "vpce-0c1308d7312217abc", 8443)
+			if err == nil {
+				conn.Write([]byte("ping"))
+				_, err = io.ReadFull(conn, make([]byte, 4))
+			}
+			rep, _ := in.Explain("127.0.1.254", "vpce-0c1308d7312217abc", 8443)
+			verdicts[i] = fmt.Sprintf("%s: echoed %v, explain %s", tt.name, err == nil, rep.Verdict)
+		})
+	}
+	wg.Wait()
+	for _, v := range verdicts {
+		fmt.Println(v)
+	}
+	// Output:
+	// consumer subnet: echoed true, explain allowed
+	// the client only: echoed true, explain allowed
+	// another subnet: echoed false, explain denied
+	// another port: echoed false, explain denied
+}
+
+// The same table as a test: each case a parallel subtest.
 func TestExampleSGVariants(t *testing.T) {
 	tests := []struct {
 		name, cidr, ports string
