@@ -34,7 +34,7 @@ type allocator struct {
 	inUse map[netip.Prefix]bool
 }
 
-var blocks allocator
+var blocks = new(allocator)
 
 // block is one instance's addresses and the socket that holds them.
 type block struct {
@@ -107,6 +107,12 @@ func (a *allocator) take() (*block, error) {
 	}
 	return nil, fmt.Errorf("privlinktest: every /%d block of %s is in use (%d instances at once); set %s to a wider 127.x range",
 		BlockBits, a.rng, a.count(), NetEnv)
+}
+
+// abandon gives up a block whose addresses something else holds: its lock
+// is closed, and this process does not take it again.
+func (a *allocator) abandon(b *block) {
+	b.lock.Close()
 }
 
 // release returns a block once its instance has stopped.

@@ -63,3 +63,32 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// An address of a block held by something that took no block lock (a
+// privlink run whose topology lies in the kit's range) makes Start move to
+// the next block instead of failing the test.
+func TestStartSkipsABlockWhoseAddressesAreTaken(t *testing.T) {
+	t.Setenv(NetEnv, "127.41.0.0/17") // two blocks
+	saved := blocks
+	blocks = new(allocator)
+	t.Cleanup(func() { blocks = saved })
+	blocks.init()
+	blocks.next = 0
+	// The endpoint interface 127.0.1.10:8443 moved onto the first block.
+	squatter, err := net.Listen("tcp", "127.41.1.10:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	in := Start(t, Topology().
+		Service("vpce-svc-03d5ebb7d9579a2b3").
+		Endpoint("vpce-0c1308d7312217abc", "vpce-svc-03d5ebb7d9579a2b3", Allow("127.0.0.0/16", "8443")))
+	if got := in.Block(); got != netip.MustParsePrefix("127.41.64.0/18") {
+		t.Fatalf("block %s, want 127.41.64.0/18 (the first one's interface address is taken)", got)
+	}
+	conn, err := in.Dial(t.Context(), "vpce-0c1308d7312217abc", 8443)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,22 +87,56 @@ func start(t testing.TB, topo any, opts []Option) (*Instance, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	if in.blk, err = blocks.take(); err != nil {
-		return nil, err
-	}
 	t.Cleanup(in.stop)
-	if cfg, err = in.prepare(cfg, true); err != nil {
-		return nil, err
+	for try := 1; ; try++ {
+		err = in.startOnABlock(cfg)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || try == blockTries {
+			return in, err
+		}
+		// Something outside the kit (a privlink run whose topology is in
+		// the kit's range, say) holds an address of this block: leave it
+		// to its owner and move on.
+		in.abandonBlock()
+	}
+}
+
+// blockTries is how many blocks Start tries when addresses of a block are
+// taken by something that holds no block lock.
+const blockTries = 4
+
+// startOnABlock takes a block, moves cfg onto it and starts the server.
+func (in *Instance) startOnABlock(orig *config.Config) error {
+	var err error
+	if in.blk, err = blocks.take(); err != nil {
+		return err
+	}
+	cfg, err := in.prepare(orig, true)
+	if err != nil {
+		return err
 	}
 	in.reg = prometheus.NewRegistry()
 	srv, err := proxy.Start(cfg, proxy.Options{Registry: in.reg, Logger: in.opts.log, DialTimeout: in.opts.dialTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("privlinktest: start on block %s: %w", in.blk.prefix, err)
+		return fmt.Errorf("privlinktest: start on block %s: %w", in.blk.prefix, err)
 	}
 	in.mu.Lock()
 	in.srv, in.cfg = srv, cfg
 	in.mu.Unlock()
-	return in, nil
+	return nil
+}
+
+// abandonBlock closes the targets started on the block and gives up the
+// block for the rest of the process.
+func (in *Instance) abandonBlock() {
+	in.mu.Lock()
+	targets := in.targets
+	in.targets, in.byAddr = nil, map[netip.AddrPort]*Target{}
+	in.mu.Unlock()
+	for _, tg := range targets {
+		tg.Close()
+	}
+	blocks.abandon(in.blk)
+	in.blk = nil
 }
 
 // invalid introduces the errors of a topology (a config.Errors).
@@ -225,7 +260,9 @@ func (in *Instance) stop() {
 	for _, tg := range targets {
 		tg.Close()
 	}
-	blocks.release(in.blk)
+	if in.blk != nil {
+		blocks.release(in.blk)
+	}
 }
 
 // Server is the running proxy.Server, for what the kit does not wrap.
