@@ -39,6 +39,34 @@ func nodeIDs(top proxy.DashTopology) []string {
 	return out
 }
 
+// ruleLayers is what each interface, node and target box must name: its
+// security groups and its subnet's NACL (or the default NACL).
+func ruleLayers(top proxy.DashTopology) map[string][]string {
+	nacl := func(id string) string {
+		if id == "" {
+			return "default NACL"
+		}
+		return "NACL " + id
+	}
+	out := map[string][]string{}
+	for _, ep := range top.Endpoints {
+		for _, in := range ep.Interfaces {
+			out["iface:"+ep.ID+":"+in.IP.String()] = append(slices.Clone(ep.SecurityGroups), nacl(in.NACL))
+		}
+	}
+	for _, sv := range top.Services {
+		for _, n := range sv.Nodes {
+			out["node:"+sv.ID+":"+n.IP.String()] = append(slices.Clone(sv.SecurityGroups), nacl(n.NACL))
+		}
+		for _, g := range sv.TargetGroups {
+			for _, x := range g.Targets {
+				out["target:"+sv.ID+":"+g.Name+":"+x.Target.String()] = append(slices.Clone(x.SecurityGroups), nacl(x.NACL))
+			}
+		}
+	}
+	return out
+}
+
 // TestBrowser drives the dashboard in headless Chromium against a running
 // topology: it draws every box, shows a new connection in the live counts
 // within 2 s and a denied one with its hop, and its buttons act.
@@ -59,6 +87,23 @@ func TestBrowser(t *testing.T) {
 		}
 		if eval[int](t, ctx, `document.querySelectorAll('#wires path').length`) == 0 {
 			t.Error("no wires drawn between the columns at 1280×800")
+		}
+	})
+
+	t.Run("rule layers on every box", func(t *testing.T) {
+		got := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('[data-node]')]
+			.filter(e => e.querySelector('.rules')).map(e => [e.dataset.node, e.querySelector('.rules').textContent]))`)
+		for node, want := range ruleLayers(srv.DashboardTopology()) {
+			text, ok := got[node]
+			if !ok {
+				t.Errorf("%s: no rule layers shown", node)
+				continue
+			}
+			for _, w := range want {
+				if !strings.Contains(text, w) {
+					t.Errorf("%s: rules %q lack %q", node, text, w)
+				}
+			}
 		}
 	})
 
