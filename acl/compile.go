@@ -92,11 +92,16 @@ func Compile(cfg *config.Config) *Evaluator {
 	return e
 }
 
+// service returns the endpoint service id, or the stand-in service of S3
+// interface endpoints (no load balancer) for S3's service name.
 func service(cfg *config.Config, id string) *config.Service {
 	for i := range cfg.Services {
 		if cfg.Services[i].ID == id {
 			return &cfg.Services[i]
 		}
+	}
+	if id == config.S3Service(cfg.Region) {
+		return cfg.S3InterfaceService()
 	}
 	return nil
 }

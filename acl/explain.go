@@ -231,6 +231,11 @@ func (e *Evaluator) explainPath(svc *config.Service, in config.Interface, l conf
 		pr.Allowed = pr.Allowed && hr.Verdict != Deny
 		pr.Consumer = append(pr.Consumer, hr)
 	}
+	if svc.Node(in.AZ) == nil && svc.AWSService != "" {
+		pr.Node = ""
+		pr.Notes = append(pr.Notes, svc.ID+" answers at the endpoint interface: no load balancer or targets behind it; its endpoint policy decides each request")
+		return pr
+	}
 	e.explainTargets(&pr, svc, in, l, q.live, nums)
 	return pr
 }

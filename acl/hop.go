@@ -163,6 +163,7 @@ const (
 	ReasonNoSubnet                       // the target is in no declared subnet
 	ReasonRoute                          // route table: a route leads to a gateway endpoint
 	ReasonNoRoute                        // route table: no route to the prefix list
+	ReasonNoLoadBalancer                 // an AWS service's interface endpoint (S3): no NLB behind it
 )
 
 var reasonNames = [...]string{
@@ -179,6 +180,7 @@ var reasonNames = [...]string{
 	ReasonNoSubnet:         "target in no declared subnet",
 	ReasonRoute:            "route",
 	ReasonNoRoute:          "no route",
+	ReasonNoLoadBalancer:   "no load balancer (AWS service)",
 }
 
 func (r Reason) String() string {

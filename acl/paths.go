@@ -29,6 +29,9 @@ func (b *builder) consumer(cfg *config.Config, ep *config.Endpoint, svc *config.
 		epSG = b.sgByIP(HopEndpointSGIngress, place, ep.SecurityGroups, port)
 	}
 	nlb := b.nlbSG(&svc.LoadBalancer, port)
+	if svc.AWSService != "" && len(svc.LoadBalancer.Nodes) == 0 { // S3: it answers at the interface
+		nlb = skipEval(HopNLBSGIngress, ReasonNoLoadBalancer, svc.ID)
+	}
 	unknownSG := skipEval(HopClientSGEgress, ReasonUnknownClient, "")
 	p.class = make([]consumerClass, classKnown+len(cfg.Clients))
 	p.class[classUnknown].hops = [...]*hopEval{unknownSG, skipEval(HopClientNACLEgress, ReasonUnknownClient, ""),

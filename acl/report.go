@@ -19,7 +19,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	st := &r.EndpointState
 	fmt.Fprintf(ew, "%s: %s %s: %s\n", st.Hop, st.Place, st.Rule, st.Verdict)
 	for _, p := range r.Paths {
-		fmt.Fprintf(ew, "\npath: interface %s (%s) -> node %s: %s\n", p.Interface, p.AZ, p.Node, word(p.Allowed))
+		if p.Node == "" { // an AWS service's interface endpoint (S3): no NLB
+			fmt.Fprintf(ew, "\npath: interface %s (%s): %s\n", p.Interface, p.AZ, word(p.Allowed))
+		} else {
+			fmt.Fprintf(ew, "\npath: interface %s (%s) -> node %s: %s\n", p.Interface, p.AZ, p.Node, word(p.Allowed))
+		}
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  HOP\tINTERFACE/SUBNET\tRULE\tVERDICT")
 		rows(tw, p.Consumer, "  ")

@@ -47,7 +47,7 @@ func TestInvalidConfigs(t *testing.T) {
 
 func TestValidConfigs(t *testing.T) {
 	files, _ := filepath.Glob("testdata/valid/*.yaml")
-	for _, file := range append(files, "default.yaml") {
+	for _, file := range append(files, "default.yaml", "../examples/interface-s3.yaml") {
 		t.Run(file, func(t *testing.T) {
 			c, err := Load(file)
 			if err != nil {

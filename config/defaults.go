@@ -28,6 +28,7 @@ func (c *Config) setDefaults() {
 	c.AccountID = DefaultAccountID
 	c.Admin.Listen = DefaultAdminListen
 	c.DenyAction = DenyDrop
+	c.S3.InterfacePort = DefaultS3InterfacePort
 	c.FlowLogs = FlowLogs{Interval: Duration(DefaultFlowLogInterval), QueueSize: DefaultFlowLogQueue}
 	c.setDNSDefaults()
 }

@@ -43,6 +43,19 @@ func (t *EndpointType) UnmarshalText(b []byte) error {
 // IsGateway reports whether the endpoint is a gateway endpoint.
 func (e *Endpoint) IsGateway() bool { return e.Type == EndpointGateway }
 
+// IsS3Interface reports whether the endpoint is an interface endpoint for
+// S3 (AWS PrivateLink for S3): interfaces and security groups like any
+// interface endpoint, an endpoint policy like a gateway endpoint, served
+// by the S3 front on each interface IP at s3.interface_port.
+func (e *Endpoint) IsS3Interface() bool {
+	return !e.IsGateway() && isAWSService(e.Service) && strings.HasSuffix(e.Service, ".s3")
+}
+
+// ForAWSService reports whether the endpoint leads to an AWS service
+// privlink serves itself (a gateway endpoint, an S3 interface endpoint)
+// rather than to the endpoint service of a Network Load Balancer.
+func (e *Endpoint) ForAWSService() bool { return e.IsGateway() || e.IsS3Interface() }
+
 // S3 is the regional S3 endpoint that subnets reach through their gateway
 // endpoint: privlink listens on Listen and forwards the requests an
 // endpoint policy allows to Backend.
@@ -54,13 +67,40 @@ type S3 struct {
 	Backend string `yaml:"backend"`
 	// Buckets are created in the embedded backend at start.
 	Buckets []string `yaml:"buckets"`
+	// InterfacePort is the port S3 interface endpoints listen on at each
+	// of their interface IPs (plain HTTP; AWS: 80, the default).
+	InterfacePort uint16 `yaml:"interface_port"`
 }
+
+// DefaultS3InterfacePort is S3's plain-HTTP port at an interface endpoint.
+const DefaultS3InterfacePort = 80
 
 // BackendEmbedded is the S3.Backend value of the in-memory S3.
 const BackendEmbedded = "embedded"
 
 // Enabled reports whether privlink serves the S3 endpoint.
 func (s S3) Enabled() bool { return s.Listen != "" && s.Listen != "off" }
+
+// S3InterfaceService is the stand-in service of S3 interface endpoints in
+// the rules: no load balancer, one listener on s3.interface_port.
+func (c *Config) S3InterfaceService() *Service {
+	return &Service{ID: S3Service(c.Region), AWSService: "s3", AllowedPrincipals: []string{"*"},
+		LoadBalancer: LoadBalancer{Name: "S3", Listeners: []Listener{{Port: c.S3.InterfacePort}}}}
+}
+
+// S3InterfaceAddrs are the addresses S3 interface endpoints listen on, in
+// configuration order.
+func (c *Config) S3InterfaceAddrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for i := range c.Endpoints {
+		if e := &c.Endpoints[i]; e.IsS3Interface() {
+			for _, in := range e.Interfaces {
+				out = append(out, netip.AddrPortFrom(in.IP.Unmap(), c.S3.InterfacePort))
+			}
+		}
+	}
+	return out
+}
 
 // Embedded reports whether the backend is the in-memory S3.
 func (s S3) Embedded() bool { return s.Backend == "" || s.Backend == BackendEmbedded }

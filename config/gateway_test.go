@@ -1,7 +1,9 @@
 package config
 
 import (
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -70,5 +72,35 @@ endpoints: [{id: vpce-0a1b2c3d4e5f60718, type: gateway, service: com.amazonaws.u
 	}
 	if len(c.Warnings) != 0 {
 		t.Fatalf("warnings: %v", c.Warnings)
+	}
+}
+
+// TestS3Interface checks what the validator resolves for an S3 interface
+// endpoint: its kind, VPC, policy, listening addresses and port.
+func TestS3Interface(t *testing.T) {
+	c, err := Load("../examples/interface-s3.yaml", Override{Key: "s3.interface_port", Value: "8080", Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &c.Endpoints[0]
+	if !e.IsS3Interface() || e.IsGateway() || !e.ForAWSService() || e.Principal != "" {
+		t.Fatalf("endpoint %+v: want an S3 interface endpoint without principal", e)
+	}
+	if e.VpcID != DefaultVPCID(c.AccountID, c.Region) || e.Policy.Policy == nil || e.Policy.Statements[0].Sid != "OnlyMyBucket" {
+		t.Errorf("vpc %s, policy %+v", e.VpcID, e.Policy.Policy)
+	}
+	want := netip.MustParseAddrPort("127.0.7.10:8080")
+	if got := c.S3InterfaceAddrs(); !slices.Equal(got, []netip.AddrPort{want}) {
+		t.Errorf("S3InterfaceAddrs = %v, want [%s]", got, want)
+	}
+	if own := c.OwnListener(want); !strings.Contains(own, "S3 interface endpoint") {
+		t.Errorf("OwnListener(%s) = %q", want, own)
+	}
+	if svc := c.S3InterfaceService(); svc.ID != "com.amazonaws.us-east-1.s3" || svc.LoadBalancer.Listeners[0].Port != 8080 {
+		t.Errorf("stand-in service %+v", svc)
+	}
+	d, err := Load("../examples/interface-s3.yaml")
+	if err != nil || d.S3.InterfacePort != DefaultS3InterfacePort {
+		t.Errorf("default interface port %d (%v), want 80", d.S3.InterfacePort, err)
 	}
 }

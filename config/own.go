@@ -37,6 +37,14 @@ func (c *Config) OwnListener(ap netip.AddrPort) string {
 // endpointListener names endpoint i's listener at ap, or "".
 func (c *Config) endpointListener(i int, ap netip.AddrPort) string {
 	ep := &c.Endpoints[i]
+	if ep.IsS3Interface() {
+		for j, in := range ep.Interfaces {
+			if in.IP.Unmap() == ap.Addr() && c.S3.InterfacePort == ap.Port() {
+				return fmt.Sprintf("S3 interface endpoint (endpoints[%d].interfaces[%d] of %s)", i, j, ep.ID)
+			}
+		}
+		return ""
+	}
 	for _, s := range c.Services {
 		if s.ID != ep.Service {
 			continue

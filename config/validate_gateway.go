@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,7 +14,7 @@ import (
 // get the route (AWS adds it when a table is associated).
 func (v *validator) gateways() {
 	gws := map[string]*Endpoint{}
-	var paths, s3s, dyns []string
+	var paths, s3s, dyns, ifaces []string
 	var list []*Endpoint
 	for i := range v.c.Endpoints {
 		e, p := &v.c.Endpoints[i], idx("", "endpoints", i)
@@ -21,7 +22,9 @@ func (v *validator) gateways() {
 			continue // a type that did not decode: its other keys mean nothing yet
 		}
 		if !e.IsGateway() {
-			v.interfaceGatewayKeys(p, e)
+			if v.interfaceGatewayKeys(p, e) {
+				ifaces = append(ifaces, p)
+			}
 			continue
 		}
 		v.gatewayEndpoint(p, e)
@@ -35,7 +38,7 @@ func (v *validator) gateways() {
 			s3s = append(s3s, p)
 		}
 	}
-	v.s3(s3s)
+	v.s3(s3s, ifaces)
 	v.dynamoDB(dyns)
 	rts := v.routeTables(gws)
 	for i, e := range list {
@@ -49,18 +52,65 @@ func isAWSService(name string) bool {
 	return strings.HasPrefix(name, "com.amazonaws.") && !strings.HasPrefix(name, "com.amazonaws.vpce.")
 }
 
-// interfaceGatewayKeys rejects the gateway-only keys on interface endpoints.
-func (v *validator) interfaceGatewayKeys(path string, e *Endpoint) {
-	if isAWSService(e.Service) {
-		v.declareEndpoint(path, e)
-		v.errf(path+".service", "interface endpoints for AWS services are not emulated; for S3 and DynamoDB use type: gateway")
-		return
-	}
-	if e.Policy.Policy != nil {
-		v.errf(path+".policy", "endpoint policies are emulated on gateway endpoints (type: gateway); endpoint services of NLBs take none")
-	}
+// interfaceGatewayKeys checks an interface endpoint's keys of SPEC §14: an
+// S3 interface endpoint takes a policy (it reports true for one); the
+// endpoint of an NLB's endpoint service takes none.
+func (v *validator) interfaceGatewayKeys(path string, e *Endpoint) bool {
 	if len(e.RouteTables) > 0 {
 		v.errf(path+".route_tables", "only gateway endpoints (type: gateway) are associated with route tables")
+	}
+	s3 := S3Service(v.c.Region)
+	switch {
+	case e.Service == s3:
+		v.s3InterfaceEndpoint(path, e)
+		return true
+	case e.IsS3Interface():
+		v.declareEndpoint(path, e)
+		v.errf(path+".service", "%s is not in the configuration's region %s: an interface endpoint reaches its own region's S3 (%s)", e.Service, v.c.Region, s3)
+	case isAWSService(e.Service):
+		v.declareEndpoint(path, e)
+		v.errf(path+".service", "interface endpoints for AWS services other than S3 (%s) are not emulated; for DynamoDB use type: gateway", s3)
+	case e.Policy.Policy != nil:
+		v.errf(path+".policy", "endpoint services of NLBs take no endpoint policy; policies are emulated on gateway endpoints and on S3 interface endpoints (service: %s)", s3)
+	}
+	return false
+}
+
+// s3InterfaceEndpoint checks an interface endpoint for S3: interfaces and
+// security groups as any interface endpoint, no principal (AWS services
+// accept every endpoint), a policy, and no private DNS (not emulated).
+func (v *validator) s3InterfaceEndpoint(path string, e *Endpoint) {
+	v.declareEndpoint(path, e)
+	if e.ID != "" && !strings.HasPrefix(e.ID, "vpce-") {
+		v.warnf(path+".id", "AWS endpoint IDs look like vpce-0123456789abcdef0")
+	}
+	if e.Principal != "" {
+		v.errf(path+".principal", "interface endpoints for AWS services take no principal (S3 accepts every endpoint); requests are signed by the access keys under principals")
+	}
+	if e.PrivateDNSEnabled {
+		v.errf(path+".private_dns_enabled", "private DNS of S3 interface endpoints is not emulated: clients use the interface address (aws --endpoint-url http://IP:%d)", v.c.S3.InterfacePort)
+	}
+	v.groups(path+".security_groups", e.SecurityGroups)
+	if len(e.Interfaces) == 0 {
+		v.errf(path+".interfaces", "at least one interface is required")
+	}
+	azs := map[string]bool{}
+	for i := range e.Interfaces {
+		in, p := &e.Interfaces[i], idx(path, "interfaces", i)
+		v.placed(p, in.Subnet, &in.AZ, in.IP, true)
+		unique := v.ownIP(p, in.IP)
+		if in.AZ != "" && azs[in.AZ] {
+			v.errf(p+".az", "the endpoint already has an interface in %s (one per AZ)", in.AZ)
+		}
+		azs[in.AZ] = true
+		if unique {
+			v.socket(p+".ip", netip.AddrPortFrom(in.IP.Unmap(), v.c.S3.InterfacePort), "S3 interface endpoint")
+		}
+	}
+	if e.VpcID == "" {
+		e.VpcID = DefaultVPCID(v.c.AccountID, v.c.Region)
+	} else if !strings.HasPrefix(e.VpcID, "vpc-") {
+		v.warnf(path+".vpc_id", "AWS VPC IDs look like vpc-0123456789abcdef0")
 	}
 }
 
@@ -92,12 +142,19 @@ func (v *validator) gatewayEndpoint(path string, e *Endpoint) {
 	}
 }
 
-// s3 checks the S3 endpoint; gateways are the paths of gateway endpoints.
-func (v *validator) s3(gateways []string) {
+// s3 checks the S3 endpoint; gateways and ifaces are the paths of gateway
+// and interface endpoints to S3.
+func (v *validator) s3(gateways, ifaces []string) {
 	s := &v.c.S3
+	if s.InterfacePort == 0 {
+		v.errf("s3.interface_port", "must be 1-65535 (AWS: 80)")
+	}
 	if !s.Enabled() {
 		for _, p := range gateways {
 			v.errf(p+".type", "a gateway endpoint needs the S3 endpoint it leads to: set s3.listen (e.g. 127.0.0.1:9000)")
+		}
+		if len(ifaces) > 0 {
+			v.s3Backend(s)
 		}
 		return
 	}

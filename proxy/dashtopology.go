@@ -103,7 +103,7 @@ func (s *Server) DashboardTopology() DashTopology {
 	nacl := subnetNACLs(cfg)
 	out := DashTopology{Region: cfg.Region, Clients: dashClients(cfg, nacl), FaultKinds: config.FaultKinds}
 	for _, ep := range cfg.Endpoints {
-		if ep.IsGateway() {
+		if ep.ForAWSService() {
 			out.Gateways = append(out.Gateways, ep.ID)
 			continue
 		}

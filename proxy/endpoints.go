@@ -42,8 +42,14 @@ func (s *Server) Endpoints() []EndpointInfo {
 			info.State, info.Reason = e.snapshot()
 		}
 		svc := findService(top, ep.Service)
+		if ep.IsS3Interface() {
+			svc = top.cfg.S3InterfaceService() // no NLB node: Node stays zero
+		}
 		for _, in := range ep.Interfaces {
-			ii := InterfaceInfo{AZ: in.AZ, Subnet: in.Subnet, IP: in.IP, Node: svc.Node(in.AZ).IP}
+			ii := InterfaceInfo{AZ: in.AZ, Subnet: in.Subnet, IP: in.IP}
+			if n := svc.Node(in.AZ); n != nil {
+				ii.Node = n.IP
+			}
 			for _, l := range svc.LoadBalancer.Listeners {
 				ii.Listeners = append(ii.Listeners, netip.AddrPortFrom(in.IP, l.Port))
 			}

@@ -77,7 +77,7 @@ func (s *Server) wantsGatewayExplain(r *http.Request) bool {
 	}
 	for _, ep := range s.top.Load().cfg.Endpoints {
 		if ep.ID == q.Get("endpoint") {
-			return ep.IsGateway()
+			return ep.ForAWSService()
 		}
 	}
 	return false

@@ -86,7 +86,7 @@ func (s *Server) compile(cfg *config.Config) *topology {
 	}
 	for i := range cfg.Endpoints {
 		ep := &cfg.Endpoints[i]
-		if ep.IsGateway() {
+		if ep.ForAWSService() {
 			continue // served by the S3 front (proxy/gateway)
 		}
 		sv := svcs[ep.Service]

@@ -6,6 +6,38 @@ import (
 	"testing"
 )
 
+// TestExplainInterfaceS3: privlink explain --action with the S3 interface
+// endpoint of examples/interface-s3.yaml: the policy's decision, and with
+// --from the endpoint's security group on the interface path.
+func TestExplainInterfaceS3(t *testing.T) {
+	const file = "../../examples/interface-s3.yaml"
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"list denied", []string{"--action", "s3:ListAllMyBuckets", "--access-key", "AKIAIOSFODNN7EXAMPLE"}, 1,
+			[]string{"through vpce-0f1e2d3c4b5a69788", "decision: IMPLICIT DENY", "S3 answers: 403 AccessDenied"}},
+		{"put from the host", []string{"--action", "s3:PutObject", "--resource", "arn:aws:s3:::my-bucket/k", "--from", "127.0.0.1"}, 0,
+			[]string{"path: interface 127.0.7.10:80 (use1-az1): allowed", "sg-s3-endpoint ingress[0]", `decision: ALLOW by Statement[0] (Sid "OnlyMyBucket")`, "verdict: ALLOWED"}},
+		{"sg denies batch", []string{"--action", "s3:PutObject", "--resource", "arn:aws:s3:::my-bucket/k", "--from", "127.0.6.50"}, 1,
+			[]string{"endpoint_sg_ingress", "no matching rule", "S3 answers: no connection"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, append([]string{"explain", "-c", file}, tt.args...)...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
 // TestExplainGateway: privlink explain --action prints the statement that
 // decides an S3 request through the gateway endpoint of the docs' example,
 // and --from with a gateway endpoint explains the route.

@@ -164,6 +164,10 @@ func printBanner(w io.Writer, cfg *config.Config, srv *proxy.Server) {
 		}
 		for _, in := range ep.Interfaces {
 			for _, l := range in.Listeners {
+				if !in.Node.IsValid() { // an S3 interface endpoint: S3 answers there
+					fmt.Fprintf(w, "    %-10s S3 at http://%s (endpoint policy; aws --endpoint-url http://%s s3 ls)\n", in.AZ, l, l)
+					continue
+				}
 				fmt.Fprintf(w, "    %-10s connect to %-21s (NLB node %s)\n", in.AZ, l, in.Node)
 			}
 		}
@@ -198,6 +202,9 @@ func tryLine(cfg *config.Config, srv *proxy.Server) string {
 	rules := acl.Compile(cfg)
 	var pending, denied string
 	for _, ep := range srv.Endpoints() {
+		if ep.Service == config.S3Service(cfg.Region) {
+			continue // an S3 interface endpoint: the banner shows its aws command
+		}
 		for _, in := range ep.Interfaces {
 			for _, l := range in.Listeners {
 				client, ok := rules.AdmittedClient(cfg, l, bindable)

@@ -20,8 +20,9 @@ import (
 // deny_action and never reaches the HTTP server.
 type gateListener struct {
 	net.Listener
-	s  *Server
-	sv service
+	s     *Server
+	sv    service
+	iface netip.AddrPort // an S3 interface endpoint's interface (zero: the regional endpoint)
 }
 
 // Accept returns the next admitted connection; denied ones are handled on
@@ -31,6 +32,12 @@ func (l *gateListener) Accept() (net.Conn, error) {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
+		}
+		if l.iface.IsValid() {
+			if gc := l.s.admitIface(l.iface, c.(*net.TCPConn)); gc != nil {
+				return gc, nil
+			}
+			continue
 		}
 		if gc := l.s.admit(l.sv, c.(*net.TCPConn)); gc != nil {
 			return gc, nil
@@ -45,6 +52,7 @@ type gateConn struct {
 	s      *Server
 	sv     service
 	client netip.AddrPort
+	iface  netip.AddrPort // the S3 interface endpoint's interface (zero: the regional endpoint)
 	ct     conntrack.Entry
 	st     conntrack.ConnStats
 	once   sync.Once
@@ -77,7 +85,8 @@ func (s *Server) admit(sv service, c *net.TCPConn) *gateConn {
 	ep, rt := snap.route(sv, client.Addr())
 	var v acl.Verdict
 	if snap.paths[sv] == nil || !snap.paths[sv].Check(client, &v) {
-		s.deny(sv, c, snap, ep, rt, client, &v)
+		s.logDenied(sv, &v, rt.Subnet)
+		s.deny(sv, c, snap, snap.tablePath(sv, ep, rt.Subnet), ep != nil, client, &v)
 		return nil
 	}
 	gc := &gateConn{TCPConn: c, s: s, sv: sv, client: client}
@@ -88,21 +97,25 @@ func (s *Server) admit(sv service, c *net.TCPConn) *gateConn {
 	return gc
 }
 
+// logDenied logs a denied connection's hop and rule (debug).
+func (s *Server) logDenied(sv service, v *acl.Verdict, subnet string) {
+	if by := v.DeniedBy(); by != nil {
+		if ce := s.log.Check(zap.DebugLevel, sv.String()+" connection denied"); ce != nil {
+			ce.Write(zap.String("hop", v.Denied.String()), zap.String("rule", by.RuleText()), zap.String("subnet", subnet))
+		}
+	}
+}
+
 // deny applies deny_action to a connection without a path: reset answers
 // with an RST; drop (AWS: the packets go nowhere) holds it silent. The
 // denial counts in privlink_rejected_flows_total with its hop and, when
-// the client's own rules denied it, a REJECT flow-log record.
-func (s *Server) deny(sv service, c *net.TCPConn, snap *snapshot, ep *gwEndpoint, rt acl.GatewayRoute, client netip.AddrPort, v *acl.Verdict) {
+// it reached an endpoint (logged), a REJECT flow-log record on path.
+func (s *Server) deny(sv service, c *net.TCPConn, snap *snapshot, path *conntrack.Path, logged bool, client netip.AddrPort, v *acl.Verdict) {
 	hop := v.Denied
 	s.opts.Rejected.WithLabelValues(snap.services[sv], hop.String()).Inc()
-	if by := v.DeniedBy(); by != nil {
-		if ce := s.log.Check(zap.DebugLevel, sv.String()+" connection denied"); ce != nil {
-			ce.Write(zap.String("hop", hop.String()), zap.String("rule", by.RuleText()), zap.String("subnet", rt.Subnet))
-		}
-	}
-	e := &conntrack.Entry{Client: client, Path: snap.tablePath(sv, ep, rt.Subnet), Start: time.Now()}
-	if fl := s.opts.FlowLog; fl != nil && ep != nil {
-		fl.Reject(e, conntrack.HopInterface, hop == acl.HopClientNACLIngressReturn)
+	e := &conntrack.Entry{Client: client, Path: path, Start: time.Now()}
+	if fl := s.opts.FlowLog; fl != nil && logged {
+		fl.Reject(e, conntrack.HopInterface, hop == acl.HopClientNACLIngressReturn || hop == acl.HopEndpointNACLEgressReturn)
 	}
 	if snap.cfg.DenyAction == config.DenyReset {
 		c.SetLinger(0)

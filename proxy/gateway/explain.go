@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -35,12 +36,14 @@ type Query struct {
 // endpoint policy's verdict with the deciding statement, and what S3
 // would answer.
 type Report struct {
-	Service   string               `json:"service"` // S3 or DynamoDB
-	Endpoint  string               `json:"endpoint"`
-	Action    string               `json:"action"`
-	Resource  string               `json:"resource"`
-	Principal string               `json:"principal"`
-	Path      *acl.GatewayReport   `json:"path,omitempty"`
+	Service   string             `json:"service"` // S3 or DynamoDB
+	Endpoint  string             `json:"endpoint"`
+	Action    string             `json:"action"`
+	Resource  string             `json:"resource"`
+	Principal string             `json:"principal"`
+	Path      *acl.GatewayReport `json:"path,omitempty"`
+	// Interface is the path to an S3 interface endpoint (with From).
+	Interface *acl.Report          `json:"interface_path,omitempty"`
 	Context   map[string][]string  `json:"context"` // condition keys as AWS spells them
 	Policy    *iampolicy.Result    `json:"policy,omitempty"`
 	Deciding  string               `json:"deciding_statement"`
@@ -104,13 +107,15 @@ func (s *Server) Explain(q Query) (*Report, error) {
 		r.Statement = &ep.policy.Statements[res.Statement]
 		r.Deciding = r.Statement.Name(res.Statement)
 	}
-	r.Allowed = res.Decision == iampolicy.Allowed && (r.Path == nil || r.Path.Allowed)
+	r.Allowed = res.Decision == iampolicy.Allowed && (r.Path == nil || r.Path.Allowed) && (r.Interface == nil || r.Interface.Allowed)
 	r.Verdict = map[bool]string{true: "allowed", false: "denied"}[r.Allowed]
 	switch {
 	case res.Decision != iampolicy.Allowed && sv == serviceDynamoDB:
 		r.Answer = "400 AccessDeniedException: " + DynamoDBDenyMessage(r.Principal, Check{q.Action, q.Resource}, res.Decision)
 	case res.Decision != iampolicy.Allowed:
 		r.Answer = "403 AccessDenied: " + DenyMessage(r.Principal, snap.cfg.AccountID, Check{q.Action, q.Resource}, res.Decision)
+	case !r.Allowed && r.Interface != nil:
+		r.Answer = "no connection: the endpoint's rules deny it (deny_action " + string(snap.cfg.DenyAction) + ")"
 	case !r.Allowed:
 		r.Answer = "no path: the connection gets deny_action (" + string(snap.cfg.DenyAction) + ")"
 	}
@@ -118,11 +123,15 @@ func (s *Server) Explain(q Query) (*Report, error) {
 }
 
 // explainEndpoint picks the endpoint of a query (one of the service's
-// gateway endpoints) and explains the path.
+// gateway or S3 interface endpoints) and explains the path.
 func (s *Server) explainEndpoint(snap *snapshot, sv service, q Query, r *Report) (*gwEndpoint, error) {
 	ids := snap.endpointIDs(sv)
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w to %s is configured (endpoints[].type: gateway, service: %s)", ErrNoEndpoint, sv, sv.serviceName(snap.cfg.Region))
+	}
+	only := len(ids) == 1 && q.Endpoint == "" && snap.paths[sv] == nil
+	if ep := snap.endpoints[cmp.Or(q.Endpoint, ids[0])]; ep != nil && ep.iface && (q.Endpoint != "" || only) {
+		return ep, s.explainIface(snap, ep, q, r)
 	}
 	if q.From.IsValid() {
 		ev := acl.Compile(snap.cfg)
@@ -147,6 +156,17 @@ func (s *Server) explainEndpoint(snap *snapshot, sv service, q Query, r *Report)
 		return nil, fmt.Errorf("%w named: give the endpoint or the client's address (%s gateway endpoints: %s)", ErrNoEndpoint, sv, strings.Join(ids, ", "))
 	}
 	return snap.endpoints[ids[0]], nil
+}
+
+// explainIface explains the path from q.From (when given) to an S3
+// interface endpoint: the consumer side, as for any interface endpoint.
+func (s *Server) explainIface(snap *snapshot, ep *gwEndpoint, q Query, r *Report) error {
+	if !q.From.IsValid() {
+		return nil
+	}
+	rep, err := acl.Explain(acl.Compile(snap.cfg), acl.Query{From: q.From.Addr(), FromPort: q.From.Port(), Endpoint: ep.id})
+	r.Interface = rep
+	return err
 }
 
 // endpointIDs are the IDs of a service's gateway endpoints, sorted.
@@ -194,6 +214,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	ew := &bytes.Buffer{}
 	if r.Path != nil {
 		r.Path.WriteText(ew)
+		fmt.Fprintln(ew)
+	}
+	if r.Interface != nil {
+		r.Interface.WriteText(ew)
 		fmt.Fprintln(ew)
 	}
 	fmt.Fprintf(ew, "request: %s on %s by %s", r.Action, r.Resource, principalOrAnonymous(r.Principal))

@@ -19,9 +19,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	snap := s.snap.Load()
-	ep, _ := snap.route(gc.sv, gc.client.Addr())
+	ep := snap.endpointOf(gc)
 	if ep == nil {
-		// A reload removed the route: the client's packets go nowhere now.
+		// A reload removed the route (or the interface endpoint): the
+		// client's packets go nowhere now.
 		panic(http.ErrAbortHandler)
 	}
 	if gc.sv == serviceDynamoDB {

@@ -58,6 +58,7 @@ type Server struct {
 	closing bool
 	srv     [numServices]*http.Server
 	addr    [numServices]netip.AddrPort
+	ifaces  map[netip.AddrPort]*http.Server // S3 interface endpoints' listeners
 	held    map[net.Conn]struct{}
 	wg      sync.WaitGroup // Serve, held connections, replaced servers
 }
@@ -82,7 +83,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	if opts.Rejected == nil {
 		opts.Rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "privlink_rejected_flows_total"}, []string{"service", "hop"})
 	}
-	s := &Server{opts: opts, log: opts.Logger, table: opts.Table, held: map[net.Conn]struct{}{}}
+	s := &Server{opts: opts, log: opts.Logger, table: opts.Table, held: map[net.Conn]struct{}{}, ifaces: map[netip.AddrPort]*http.Server{}}
 	s.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "policy_decisions_total",
 		Help: "Requests through gateway endpoints decided by the endpoint policy, by endpoint and decision (allow, implicit_deny, explicit_deny)."},
 		[]string{"endpoint", "decision"})
@@ -112,7 +113,7 @@ func (s *Server) Start() error {
 			}
 		}
 	}
-	return nil
+	return s.serveIfaces(cfg)
 }
 
 // serve listens on the configuration's address of a service and serves
@@ -123,8 +124,7 @@ func (s *Server) serve(sv service, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", cfg.Source, sv.key(), err)
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
-		ConnContext: connContext, ErrorLog: zap.NewStdLog(s.log.Named(strings.ToLower(sv.String())))}
+	srv := s.httpServer(strings.ToLower(sv.String()))
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -145,6 +145,12 @@ func (s *Server) serve(sv service, cfg *config.Config) error {
 		s.retire(old)
 	}
 	return nil
+}
+
+// httpServer is an HTTP server of the front, logging as name.
+func (s *Server) httpServer(name string) *http.Server {
+	return &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+		ConnContext: connContext, ErrorLog: zap.NewStdLog(s.log.Named(name))}
 }
 
 // retire shuts a replaced server down in the background, letting its
@@ -182,6 +188,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 		if err := s.relisten(sv, cfg); err != nil {
 			return err
 		}
+	}
+	if err := s.serveIfaces(cfg); err != nil {
+		return err
 	}
 	s.registerFlowLogs(cfg)
 	return nil
@@ -233,7 +242,10 @@ func (s *Server) DynamoDBAddr() netip.AddrPort {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	srvs := s.srv
+	srvs := append([]*http.Server(nil), s.srv[:]...)
+	for _, srv := range s.ifaces {
+		srvs = append(srvs, srv)
+	}
 	for c := range s.held {
 		c.SetReadDeadline(time.Unix(1, 0))
 	}
@@ -255,12 +267,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// registerFlowLogs makes the stand-in interfaces of gateway endpoints
-// known to the flow logger (NODATA records while quiet).
+// registerFlowLogs makes the stand-in interfaces of gateway endpoints and
+// the interfaces of S3 interface endpoints known to the flow logger
+// (NODATA records while quiet).
 func (s *Server) registerFlowLogs(cfg *config.Config) {
 	fl := s.opts.FlowLog
 	if fl == nil {
 		return
+	}
+	for _, e := range cfg.Endpoints {
+		if e.IsS3Interface() {
+			for _, in := range e.Interfaces {
+				fl.Register(e.ID, in.Subnet, in.AZ)
+			}
+		}
 	}
 	for _, sn := range cfg.Subnets {
 		rt := cfg.RouteTableOf(sn.ID)

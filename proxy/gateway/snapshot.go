@@ -22,12 +22,15 @@ type snapshot struct {
 	// noRoute holds the connection-table paths of clients denied before
 	// any endpoint, by service and subnet ("" = in none).
 	noRoute [numServices]map[string]*conntrack.Path
+	// ifaces are the interfaces of S3 interface endpoints, by address.
+	ifaces map[netip.AddrPort]*ifaceRoute
 }
 
 // gwEndpoint is a gateway endpoint: its policy, metrics and table paths.
 type gwEndpoint struct {
 	id, vpc   string
 	sv        service
+	iface     bool // an S3 interface endpoint (else a gateway endpoint)
 	policy    *iampolicy.Policy
 	file      string // where the policy came from ("" inline or default)
 	decisions [3]prometheus.Counter
@@ -50,10 +53,10 @@ func (s *Server) compile(cfg *config.Config) *snapshot {
 	}
 	for i := range cfg.Endpoints {
 		e := &cfg.Endpoints[i]
-		if !e.IsGateway() {
+		if !e.ForAWSService() {
 			continue
 		}
-		ep := &gwEndpoint{id: e.ID, vpc: e.VpcID, sv: serviceOf(e), policy: e.Policy.Effective(), file: e.Policy.File, paths: map[string]*conntrack.Path{}}
+		ep := &gwEndpoint{id: e.ID, vpc: e.VpcID, sv: serviceOf(e), iface: e.IsS3Interface(), policy: e.Policy.Effective(), file: e.Policy.File, paths: map[string]*conntrack.Path{}}
 		for d := range ep.decisions {
 			ep.decisions[d] = s.decisions.WithLabelValues(e.ID, iampolicy.Decision(d).String())
 		}
@@ -64,6 +67,7 @@ func (s *Server) compile(cfg *config.Config) *snapshot {
 			ep.paths[sn.ID] = pathFor(ep.sv, ep.id, sn.ID, sn.AZ)
 		}
 	}
+	snap.compileIfaces(cfg, ev)
 	return snap
 }
 
