@@ -16,6 +16,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/proxy"
 	"github.com/privlink/privlink/proxy/dns"
 )
 
@@ -206,5 +207,21 @@ func runInNetns(t *testing.T, test string) {
 	}
 	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
 		t.Fatalf("%s in a network namespace: %v\n%s", test, err, out)
+	}
+}
+
+// The banner's dig hint names an endpoint that has DNS names, not an empty
+// name when the first endpoint (an S3 interface endpoint) has none.
+func TestDNSBannerSkipsEndpointsWithoutNames(t *testing.T) {
+	addr := netip.MustParseAddrPort("127.0.0.1:8053")
+	var b strings.Builder
+	dnsBanner(&b, addr, []proxy.EndpointInfo{{ID: "vpce-0s3"}, {ID: "vpce-0a", DNSEntries: []dns.Entry{{DNSName: "vpce-0a-x.example"}}}})
+	if want := "  DNS server: 127.0.0.1:8053 (UDP and TCP)  try: dig @127.0.0.1 -p 8053 vpce-0a-x.example\n"; b.String() != want {
+		t.Errorf("banner %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	dnsBanner(&b, addr, []proxy.EndpointInfo{{ID: "vpce-0s3"}})
+	if want := "  DNS server: 127.0.0.1:8053 (UDP and TCP)\n"; b.String() != want {
+		t.Errorf("banner without names %q, want %q", b.String(), want)
 	}
 }

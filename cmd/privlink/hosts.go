@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/spf13/cobra"
 
@@ -52,13 +53,20 @@ func resolveTo(cfg *config.Config, q acl.Query, to string) (acl.Query, error) {
 
 // printDNSBanner tells a human how to ask privlink's DNS server.
 func printDNSBanner(w io.Writer, srv *proxy.Server) {
-	addr := srv.DNSAddr()
+	dnsBanner(w, srv.DNSAddr(), srv.Endpoints())
+}
+
+// dnsBanner names the first endpoint that has DNS names in its dig hint
+// (an S3 interface endpoint has none).
+func dnsBanner(w io.Writer, addr netip.AddrPort, eps []proxy.EndpointInfo) {
 	if !addr.IsValid() {
 		return
 	}
-	name := ""
-	if eps := srv.Endpoints(); len(eps) > 0 && len(eps[0].DNSEntries) > 0 {
-		name = eps[0].DNSEntries[0].DNSName
+	for _, ep := range eps {
+		if len(ep.DNSEntries) > 0 {
+			fmt.Fprintf(w, "  DNS server: %s (UDP and TCP)  try: dig @%s -p %d %s\n", addr, addr.Addr(), addr.Port(), ep.DNSEntries[0].DNSName)
+			return
+		}
 	}
-	fmt.Fprintf(w, "  DNS server: %s (UDP and TCP)  try: dig @%s -p %d %s\n", addr, addr.Addr(), addr.Port(), name)
+	fmt.Fprintf(w, "  DNS server: %s (UDP and TCP)\n", addr)
 }
