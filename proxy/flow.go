@@ -75,8 +75,16 @@ func (f *flow) serve(client *socket) {
 		r.svc.unhealthyRouting.Inc()
 	}
 	f.t, f.ct.Target = t, t.addr
-	f.connect(client)
+	if testHookPicked != nil {
+		testHookPicked(f)
+	}
+	f.connect(client, failOpen)
 }
+
+// testHookPicked and testHookDialing, when set by a test, run on the
+// flow's loop right after the flow picked its target (before it is
+// registered with it) and right before its connect is marked in progress.
+var testHookPicked, testHookDialing func(*flow)
 
 // established hands a flow whose target is connected to the relay. A
 // reload's NACLs that came while the target was dialled apply before the
@@ -161,17 +169,49 @@ const maxPortTries = 4
 // once the target accepts. On failure the client is answered. From here
 // on the flow is registered with its target: terminations (endpoint
 // rejected, target unhealthy or drained) and a reload's NACLs reach it
-// while its target is dialled too.
-func (f *flow) connect(client *socket) {
+// while its target is dialled too. One that came between the pick and
+// the registration is caught here (missedReset).
+func (f *flow) connect(client *socket, failOpen bool) {
 	pool, err := f.s.pool(f.r, f.t)
 	if err != nil {
 		f.s.log.Error("port pool", zap.Error(err))
 		f.end(client, nil)
 		return
 	}
-	f.pool = pool
 	f.t.addFlow(f)
+	if f.missedReset(failOpen) {
+		f.killed.Store(true)
+		f.cut(client, nil)
+		return
+	}
+	f.pool = pool
 	f.dial(client, 0, time.Now())
+}
+
+// missedReset reports whether a termination that resets the flows of its
+// target may have run between the flow's pick and its registration, and
+// would have cut it: its endpoint is no longer available, its target
+// turned unhealthy (picked healthy, and reset as resetFlows' caller in
+// healthResult would), or its drain ended with connection termination
+// (finishDrain).
+func (f *flow) missedReset(failOpen bool) bool {
+	if !f.r.ep.available.Load() {
+		return true
+	}
+	g := f.t.g
+	cfg := g.cfg.Load()
+	switch f.t.currentState() {
+	case StateUnhealthy:
+		if failOpen || !cfg.UnhealthyConnectionTermination {
+			return false
+		}
+		g.mu.Lock() // healthResult holds it from the state change to its resets
+		defer g.mu.Unlock()
+		return g.healthyIn(f.t.az) > 0
+	case StateUnused:
+		return cfg.DeregistrationConnectionTermination
+	}
+	return false
 }
 
 // dial makes try number try: another socket on the host may hold
@@ -221,7 +261,13 @@ func (f *flow) providerAllows(client *socket, port uint16) bool {
 // await waits on the flow's loop for a connect in progress (terminate may
 // abort it meanwhile), then goes on with dialed.
 func (f *flow) await(client, target *socket, try int, t0 time.Time) {
+	if testHookDialing != nil {
+		testHookDialing(f)
+	}
 	f.dialing.Store(target)
+	if f.killed.Load() { // terminate ran before the store: it could not abort
+		target.abortConnect()
+	}
 	f.l.Connect(target, f.s.opts.DialTimeout, func(err error) {
 		f.dialing.Store(nil)
 		f.s.dials.remove(target.fd)
@@ -238,12 +284,7 @@ func (f *flow) await(client, target *socket, try int, t0 time.Time) {
 // client's RST; a flow terminated meanwhile ends with an RST (an ELB reset).
 func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) {
 	if f.killed.Load() {
-		if f.s.faults.flows.done(f) {
-			f.r.svc.targetResets.Inc()
-		} else {
-			f.r.svc.elbResets.Inc()
-		}
-		f.end(client, target)
+		f.cut(client, target)
 		return
 	}
 	if err == nil {
@@ -260,6 +301,17 @@ func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) 
 	f.pool.Release(port)
 	f.pool = nil
 	f.dialFailed(client, err)
+}
+
+// cut ends a flow terminated before it reached the relay with an RST to
+// the client: an ELB reset, or a target reset by a target_reset fault.
+func (f *flow) cut(client, target *socket) {
+	if f.s.faults.flows.done(f) {
+		f.r.svc.targetResets.Inc()
+	} else {
+		f.r.svc.elbResets.Inc()
+	}
+	f.end(client, target)
 }
 
 // portAllocationError answers a connection for which the node has no free
