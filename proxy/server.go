@@ -89,9 +89,10 @@ type Server struct {
 	// for their drain (a flow that chose one just before the reload may
 	// dial it yet; a real target goes on running after it is
 	// deregistered); retired ones accept no more and serve their
-	// connections until those end or the server stops.
+	// connections until those end or the server stops (then they are
+	// forgotten: retireLocked).
 	retiring  map[netip.AddrPort]*retiringBuiltin
-	retired   []*loadtest.Target
+	retired   map[*loadtest.Target]struct{}
 	admin     *http.Server
 	adminAddr net.Addr
 	dns       *dns.Server     // nil when dns.listen is off
@@ -144,6 +145,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		listeners:      map[netip.AddrPort]*listener{},
 		builtinTargets: map[netip.AddrPort]builtin{},
 		retiring:       map[netip.AddrPort]*retiringBuiltin{},
+		retired:        map[*loadtest.Target]struct{}{},
 		groups:         map[string]*targetGroup{},
 		endpoints:      map[string]*endpoint{},
 		held:           map[*socket]struct{}{},
@@ -267,11 +269,13 @@ func (s *Server) startBuiltin(b builtinTarget) error {
 	}
 	t := loadtest.NewTargetWith(loadtest.Mode(b.mode), s.log.Named("builtin"), loadtest.TargetOptions{TrustHeader: s.headerTrust(b.addr)})
 	s.mu.Lock()
-	s.builtinTargets[b.addr] = builtin{t: t, ln: ln, mode: b.mode}
+	served := make(chan struct{})
+	s.builtinTargets[b.addr] = builtin{t: t, ln: ln, mode: b.mode, served: served}
 	s.mu.Unlock()
 	s.builtins.Add(1)
 	go func() {
 		defer s.builtins.Done()
+		defer close(served)
 		if err := t.Serve(ln); !errors.Is(err, loadtest.ErrTargetClosed) {
 			s.log.Error("built-in target stopped", zap.Stringer("addr", b.addr), zap.Error(err))
 		}
@@ -292,9 +296,10 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 
 // builtin is a built-in target server and its listener.
 type builtin struct {
-	t    *loadtest.Target
-	ln   net.Listener
-	mode config.Builtin
+	t      *loadtest.Target
+	ln     net.Listener
+	mode   config.Builtin
+	served chan struct{} // closed when Serve has returned
 }
 
 // retiringBuiltin is a removed built-in target still accepting until its
@@ -347,7 +352,7 @@ func (s *Server) retireBuiltin(addr netip.AddrPort, grace time.Duration) {
 		mine := s.retiring[addr] == r
 		if mine {
 			delete(s.retiring, addr)
-			s.retired = append(s.retired, r.t)
+			s.retireLocked(r.builtin)
 		}
 		s.mu.Unlock()
 		if mine {
@@ -372,10 +377,28 @@ func (s *Server) unretireBuiltin(b builtinTarget) bool {
 		s.mu.Unlock()
 		return true
 	}
-	s.retired = append(s.retired, r.t)
+	s.retireLocked(r.builtin)
 	s.mu.Unlock()
 	r.ln.Close()
 	return false
+}
+
+// retireLocked keeps b, whose listener the caller closes, in s.retired
+// while it serves its last connections, and forgets it once they ended: a
+// reload that removes a built-in target leaves nothing behind for good.
+// Callers hold s.mu.
+func (s *Server) retireLocked(b builtin) {
+	s.retired[b.t] = struct{}{}
+	s.builtins.Add(1)
+	go func() {
+		defer s.builtins.Done()
+		<-b.served // no connection is added after Serve returned
+		b.t.Wait()
+		s.mu.Lock()
+		delete(s.retired, b.t)
+		s.mu.Unlock()
+		b.t.Shutdown(context.Background()) // nothing left to wait for
+	}()
 }
 
 // startAccepting makes the engine's loops accept on ln.
