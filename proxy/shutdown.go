@@ -57,8 +57,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// forceWait bounds Shutdown's wait for the connections it force-closed.
-const forceWait = 5 * time.Second
+// forceWait bounds Shutdown's wait for the connections it force-closed
+// (a variable: tests shorten it).
+var forceWait = 5 * time.Second
 
 // ErrShutdownStuck is returned (joined with the context's error) by a
 // Shutdown that stopped waiting for connections it had force-closed.
