@@ -47,7 +47,9 @@ var cuts = []cut{
 }
 
 // startSlowDial starts the lab's server with a one-minute dial timeout: a
-// flow reset only when its dial gives up is not reset promptly.
+// flow reset only when its dial gives up is not reset promptly. A test
+// hook is set before it and cleared by a cleanup registered before it: the
+// server's loops read it.
 func startSlowDial(t *testing.T, l *lab) {
 	t.Helper()
 	srv, err := Start(l.cfg, Options{Registry: prometheus.NewRegistry(), DialTimeout: time.Minute})
@@ -113,9 +115,9 @@ func TestCutBeforeDialMarked(t *testing.T) {
 			l := newLab(t, false, config.PlacementFirstData, cutEdits...)
 			newPendingTarget(t, netip.AddrPortFrom(l.addr("10.20"), 9443))
 			newPendingTarget(t, netip.AddrPortFrom(l.addr("10.21"), 9443))
-			startSlowDial(t, l)
 			testHookDialing = func(f *flow) { k.do(t, f.s, f.t) }
-			t.Cleanup(func() { testHookDialing = nil })
+			t.Cleanup(func() { testHookDialing = nil }) // after the server stopped
+			startSlowDial(t, l)
 			resetPromptly(t, l, "1.50")
 		})
 	}
@@ -130,9 +132,9 @@ func TestCutBetweenPickAndRegistration(t *testing.T) {
 			l := newLab(t, false, config.PlacementFirstData, cutEdits...)
 			l.echoTarget("10.20", false)
 			l.echoTarget("10.21", false)
-			startSlowDial(t, l)
 			testHookPicked = func(f *flow) { k.do(t, f.s, f.t) }
-			t.Cleanup(func() { testHookPicked = nil })
+			t.Cleanup(func() { testHookPicked = nil }) // after the server stopped
+			startSlowDial(t, l)
 			resetPromptly(t, l, "1.50")
 		})
 	}
