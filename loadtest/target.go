@@ -161,6 +161,10 @@ func (t *Target) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Wait waits until the connections being served have ended. Call it once
+// Serve has returned: no connection is added after that.
+func (t *Target) Wait() { t.wg.Wait() }
+
 func (t *Target) serveConn(c net.Conn) {
 	defer t.wg.Done()
 	defer remove(t, t.conns, c)

@@ -1,11 +1,15 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/privlink/privlink/config"
 )
@@ -46,4 +50,44 @@ func echoOnce(t *testing.T, c *net.TCPConn, msg string) string {
 		t.Fatal(err)
 	}
 	return string(got)
+}
+
+// TestReloadsLeaveNoRetiredBuiltins: each reload here replaces the
+// built-in target by one at a new address, after a connection through
+// privlink reached the old one. Once its drain ended and its last
+// connection closed, a removed built-in target is forgotten: the server
+// used to keep every one until it stopped.
+func TestReloadsLeaveNoRetiredBuiltins(t *testing.T) {
+	const n = 6
+	builtinAt := func(i int) string {
+		return fmt.Sprintf("deregistration_delay: 100ms\n        targets: [{ip: P.10.%d, subnet: subnet-p1, builtin: echo}]", 20+i)
+	}
+	l := newLab(t, false, config.PlacementFirstData,
+		"targets: [{ip: P.10.20, subnet: subnet-p1}, {ip: P.11.20, subnet: subnet-p2}]", builtinAt(0))
+	srv, err := Start(l.cfg, Options{Registry: prometheus.NewRegistry(), DialTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv = srv
+	defer srv.Close()
+	for i := range n {
+		c := l.dial(fmt.Sprintf("1.%d", 50+i), "1.10")
+		if err := echo(t, c, "hi"); err != nil {
+			t.Fatalf("built-in target %d: %v", i, err)
+		}
+		y := strings.Replace(l.yaml, strings.ReplaceAll(builtinAt(0), "P.", l.p+"."), strings.ReplaceAll(builtinAt(i+1), "P.", l.p+"."), 1)
+		cfg, err := config.Parse(fmt.Sprintf("reload%d.yaml", i), []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	waitFor(t, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.retiring)+len(srv.retired) == 0
+	}, "no retiring or retired built-in target left")
 }

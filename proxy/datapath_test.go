@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,9 +22,10 @@ import (
 	"github.com/privlink/privlink/conntrack"
 )
 
-// sendUrgent writes 1 MiB, "abc", an urgent "X" (MSG_OOB), "def" and a FIN.
-func sendUrgent(c *net.TCPConn) error {
-	c.Write(bytes.Repeat([]byte("b"), 1<<20))
+// sendUrgent writes bulk bytes, "abc", an urgent "X" (MSG_OOB), "def" and
+// a FIN.
+func sendUrgent(c *net.TCPConn, bulk int) error {
+	c.Write(bytes.Repeat([]byte("b"), bulk))
 	c.Write([]byte("abc"))
 	rc, _ := c.SyscallConn()
 	var serr error
@@ -38,54 +40,92 @@ func sendUrgent(c *net.TCPConn) error {
 	return serr
 }
 
-// TestUrgentDataThroughPrivlink: the target reads what it reads on a direct
-// connection (with SO_OOBINLINE): the urgent byte in-line and in order,
-// after a spliced megabyte, and everything up to the client's FIN.
-func TestUrgentDataThroughPrivlink(t *testing.T) {
-	l := newLab(t, false, config.PlacementFirstData)
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_OOBINLINE, 1) })
-	}}
-	lc.SetMultipathTCP(false) // MPTCP sockets have no urgent data
-	ln, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(l.addr("10.20"), 9443).String())
+// oobInline makes urgent bytes arrive in-line on c.
+func oobInline(c syscall.Conn) error {
+	rc, err := c.SyscallConn()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	defer ln.Close()
-	l.start()
-	var got [2][]byte
-	for i, via := range []string{"direct", "privlink"} {
-		var c *net.TCPConn
-		if via == "direct" {
-			d := net.Dialer{Timeout: 2 * time.Second}
-			nc, err := d.Dial("tcp", ln.Addr().String())
+	var serr error
+	err = rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_OOBINLINE, 1) })
+	return errors.Join(err, serr)
+}
+
+// TestUrgentDataThroughPrivlink: the receiver reads what it reads on a
+// direct connection (with SO_OOBINLINE): the urgent byte in-line and in
+// order, and everything up to the sender's FIN, both ways, on a spliced
+// direction (after a megabyte) and on the plain path (read/write through
+// the loop's buffer, under 16 KiB).
+func TestUrgentDataThroughPrivlink(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		bulk       int
+		fromTarget bool
+	}{
+		{"client to target spliced", 1 << 20, false},
+		{"client to target plain", 0, false},
+		{"target to client spliced", 1 << 20, true},
+		{"target to client plain", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t, false, config.PlacementFirstData)
+			lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_OOBINLINE, 1) })
+			}}
+			lc.SetMultipathTCP(false) // MPTCP sockets have no urgent data
+			ln, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(l.addr("10.20"), 9443).String())
 			if err != nil {
 				t.Fatal(err)
 			}
-			c = nc.(*net.TCPConn)
-		} else {
-			c = l.dial("1.50", "1.10")
-		}
-		defer c.Close()
-		sent := make(chan error, 1)
-		go func() { sent <- sendUrgent(c) }()
-		sc, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got[i], err = io.ReadAll(sc)
-		sc.Close()
-		if err != nil || <-sent != nil {
-			t.Fatalf("%s: target read %d bytes: %v", via, len(got[i]), err)
-		}
+			defer ln.Close()
+			l.start()
+			direct := urgentRead(t, ln, tc.bulk, tc.fromTarget, func() *net.TCPConn {
+				d := net.Dialer{Timeout: 2 * time.Second}
+				nc, err := d.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return nc.(*net.TCPConn)
+			})
+			if !bytes.HasSuffix(direct, []byte("abcXdef")) {
+				t.Fatalf("direct: ends %q", tail(direct))
+			}
+			got := urgentRead(t, ln, tc.bulk, tc.fromTarget, func() *net.TCPConn { return l.dial("1.50", "1.10") })
+			if !bytes.Equal(direct, got) {
+				t.Fatalf("through privlink the receiver read %d bytes ending %q; directly %d ending %q", len(got), tail(got), len(direct), tail(direct))
+			}
+		})
 	}
-	if !bytes.HasSuffix(got[0], []byte("abcXdef")) {
-		t.Fatalf("direct: ends %q", tail(got[0]))
+}
+
+// urgentRead connects a client with dial to the target listening on ln,
+// sends urgent data one way (sendUrgent) and returns what the other end
+// read up to the FIN.
+func urgentRead(t *testing.T, ln net.Listener, bulk int, fromTarget bool, dial func() *net.TCPConn) []byte {
+	t.Helper()
+	c := dial()
+	defer c.Close()
+	if err := oobInline(c); err != nil {
+		t.Fatal(err)
 	}
-	if !bytes.Equal(got[0], got[1]) {
-		t.Fatalf("through privlink the target read %d bytes ending %q; directly %d ending %q", len(got[1]), tail(got[1]), len(got[0]), tail(got[0]))
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
 	}
+	sc := nc.(*net.TCPConn)
+	defer sc.Close()
+	from, to := c, sc
+	if fromTarget {
+		from, to = sc, c
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- sendUrgent(from, bulk) }()
+	to.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(to)
+	if serr := <-sent; err != nil || serr != nil {
+		t.Fatalf("read %d bytes: %v (sender: %v)", len(got), err, serr)
+	}
+	return got
 }
 
 func tail(b []byte) []byte { return b[max(0, len(b)-10):] }

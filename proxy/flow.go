@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"errors"
-	"net/netip"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,8 +72,16 @@ func (f *flow) serve(client *socket) {
 		r.svc.unhealthyRouting.Inc()
 	}
 	f.t, f.ct.Target = t, t.addr
-	f.connect(client)
+	if testHookPicked != nil {
+		testHookPicked(f)
+	}
+	f.connect(client, failOpen)
 }
+
+// testHookPicked and testHookDialing, when set by a test, run on the
+// flow's loop right after the flow picked its target (before it is
+// registered with it) and right before its connect is marked in progress.
+var testHookPicked, testHookDialing func(*flow)
 
 // established hands a flow whose target is connected to the relay. A
 // reload's NACLs that came while the target was dialled apply before the
@@ -151,131 +156,6 @@ func (f *flow) denyAction(client *socket) {
 	f.end(client, nil)
 }
 
-// maxPortTries bounds the ports tried when the kernel refuses one (another
-// socket on the host holds node:port towards the target).
-const maxPortTries = 4
-
-// connect takes a source port from the pool of (node, target), checks the
-// provider-side rules for it and dials the target from node:port (SPEC §4
-// steps 4–6) without waiting: the flow's loop goes on with established
-// once the target accepts. On failure the client is answered. From here
-// on the flow is registered with its target: terminations (endpoint
-// rejected, target unhealthy or drained) and a reload's NACLs reach it
-// while its target is dialled too.
-func (f *flow) connect(client *socket) {
-	pool, err := f.s.pool(f.r, f.t)
-	if err != nil {
-		f.s.log.Error("port pool", zap.Error(err))
-		f.end(client, nil)
-		return
-	}
-	f.pool = pool
-	f.t.addFlow(f)
-	f.dial(client, 0, time.Now())
-}
-
-// dial makes try number try: another socket on the host may hold
-// node:port towards the target, the kernel refuses it, and the next port
-// is tried.
-func (f *flow) dial(client *socket, try int, t0 time.Time) {
-	port, ok := f.pool.Allocate()
-	if !ok {
-		f.portAllocationError(client)
-		return
-	}
-	f.ct.Node = netip.AddrPortFrom(f.r.node, port)
-	if !f.providerAllows(client, port) {
-		return
-	}
-	if fs := f.s.faults.active.Load(); fs != nil && f.faultAtDial(*fs, client, t0) {
-		return
-	}
-	target, pending, err := f.s.startDial(f.ct.Node, f.ct.Target)
-	if !pending {
-		f.dialed(client, target, err, try, t0)
-		return
-	}
-	f.l.Watch(client) // its first bytes arrive while the target is dialled
-	f.await(client, target, try, t0)
-}
-
-// providerAllows checks the provider-side rules (SPEC §4 step 5) for a
-// connection from node:port, on every try: each port the kernel is asked
-// for is one the rules allow. A denial answers the client.
-func (f *flow) providerAllows(client *socket, port uint16) bool {
-	pp := f.s.rules.Load().Provider(f.r.serviceID, f.r.node, f.ct.Target)
-	if pp == nil || pp.Check(port, nil) {
-		return true
-	}
-	var v acl.Verdict
-	pp.Check(port, &v)
-	f.denyTrace(&v)
-	f.reject(conntrack.HopNode, v.Denied)
-	f.pool.Release(port)
-	f.pool = nil
-	f.t.removeFlow(f)
-	f.deny(client, v.Denied.String())
-	return false
-}
-
-// await waits on the flow's loop for a connect in progress (terminate may
-// abort it meanwhile), then goes on with dialed.
-func (f *flow) await(client, target *socket, try int, t0 time.Time) {
-	f.dialing.Store(target)
-	f.l.Connect(target, f.s.opts.DialTimeout, func(err error) {
-		f.dialing.Store(nil)
-		f.s.dials.remove(target.fd)
-		if err != nil {
-			target.Close()
-			target = nil
-			err = dialError(f.ct.Node, f.ct.Target, err)
-		}
-		f.dialed(client, target, err, try, t0)
-	})
-}
-
-// dialed goes on after a dial: to the relay, to the next port, or to the
-// client's RST; a flow terminated meanwhile ends with an RST (an ELB reset).
-func (f *flow) dialed(client, target *socket, err error, try int, t0 time.Time) {
-	if f.killed.Load() {
-		if f.s.faults.flows.done(f) {
-			f.r.svc.targetResets.Inc()
-		} else {
-			f.r.svc.elbResets.Inc()
-		}
-		f.end(client, target)
-		return
-	}
-	if err == nil {
-		f.r.svc.dialDuration.Observe(time.Since(t0).Seconds())
-		f.established(client, target)
-		return
-	}
-	port := f.ct.Node.Port()
-	if (errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)) && try+1 < maxPortTries {
-		f.pool.Skip(port)
-		f.dial(client, try+1, t0)
-		return
-	}
-	f.pool.Release(port)
-	f.pool = nil
-	f.dialFailed(client, err)
-}
-
-// portAllocationError answers a connection for which the node has no free
-// port towards the target: the client gets an RST, as with NLB.
-func (f *flow) portAllocationError(client *socket) {
-	f.t.portErrors.Inc()
-	f.ct.Node = netip.AddrPortFrom(f.r.node, 0)
-	if fl := f.s.flowLog; fl != nil {
-		fl.PortAllocationError(&f.ct)
-	}
-	f.s.log.Warn("port allocation error: the node has no free port towards the target (raise port_budget or add targets)",
-		zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target))
-	f.failed(conntrack.ReasonPortAllocation)
-	f.end(client, nil)
-}
-
 // reject records a denial: a REJECT flow-log record on the interface that
 // denied it (for a return-path hop, ACCEPT for the request and REJECT for
 // the reply), and a denied entry in the table while the client is held.
@@ -292,20 +172,6 @@ func isReturnHop(h acl.Hop) bool {
 		return true
 	}
 	return false
-}
-
-// dialFailed gives the client an RST, as NLB does when the target refuses;
-// a refusal, or a reset before the connect was seen done, counts as a
-// target reset.
-func (f *flow) dialFailed(client *socket, err error) {
-	if f.s.targetReset(err) {
-		f.r.svc.targetResets.Inc()
-	}
-	if ce := f.s.log.Check(zap.DebugLevel, "target dial failed"); ce != nil {
-		ce.Write(zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target), zap.Error(err))
-	}
-	f.failed(dialReason(err))
-	f.end(client, nil)
 }
 
 // prepareHeader writes the PROXY v2 header right after the dial (placement

@@ -89,9 +89,10 @@ type Server struct {
 	// for their drain (a flow that chose one just before the reload may
 	// dial it yet; a real target goes on running after it is
 	// deregistered); retired ones accept no more and serve their
-	// connections until those end or the server stops.
+	// connections until those end or the server stops (then they are
+	// forgotten: retireLocked).
 	retiring  map[netip.AddrPort]*retiringBuiltin
-	retired   []*loadtest.Target
+	retired   map[*loadtest.Target]struct{}
 	admin     *http.Server
 	adminAddr net.Addr
 	dns       *dns.Server     // nil when dns.listen is off
@@ -144,6 +145,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		listeners:      map[netip.AddrPort]*listener{},
 		builtinTargets: map[netip.AddrPort]builtin{},
 		retiring:       map[netip.AddrPort]*retiringBuiltin{},
+		retired:        map[*loadtest.Target]struct{}{},
 		groups:         map[string]*targetGroup{},
 		endpoints:      map[string]*endpoint{},
 		held:           map[*socket]struct{}{},
@@ -260,25 +262,6 @@ func (s *Server) bindAll(top *topology) error {
 	return s.startAdmin(top.cfg)
 }
 
-func (s *Server) startBuiltin(b builtinTarget) error {
-	ln, err := listenTCP(b.addr)
-	if err != nil {
-		return fmt.Errorf("%s: %s: built-in %s target: %w", s.top.Load().cfg.Source, b.key, b.mode, err)
-	}
-	t := loadtest.NewTargetWith(loadtest.Mode(b.mode), s.log.Named("builtin"), loadtest.TargetOptions{TrustHeader: s.headerTrust(b.addr)})
-	s.mu.Lock()
-	s.builtinTargets[b.addr] = builtin{t: t, ln: ln, mode: b.mode}
-	s.mu.Unlock()
-	s.builtins.Add(1)
-	go func() {
-		defer s.builtins.Done()
-		if err := t.Serve(ln); !errors.Is(err, loadtest.ErrTargetClosed) {
-			s.log.Error("built-in target stopped", zap.Stringer("addr", b.addr), zap.Error(err))
-		}
-	}()
-	return nil
-}
-
 // listenTCP listens without TCP keepalives on accepted connections: NLB
 // sends none, and they would keep idle flows from expiring.
 func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
@@ -288,94 +271,6 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 		return nil, bindError(addr, err)
 	}
 	return ln.(*net.TCPListener), nil
-}
-
-// builtin is a built-in target server and its listener.
-type builtin struct {
-	t    *loadtest.Target
-	ln   net.Listener
-	mode config.Builtin
-}
-
-// retiringBuiltin is a removed built-in target still accepting until its
-// timer fires.
-type retiringBuiltin struct {
-	builtin
-	timer *time.Timer
-}
-
-func (s *Server) hasBuiltin(addr netip.AddrPort) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.builtinTargets[addr]
-	return ok
-}
-
-// stopBuiltin stops one built-in target that a failed reload opened.
-func (s *Server) stopBuiltin(addr netip.AddrPort) {
-	s.mu.Lock()
-	b, ok := s.builtinTargets[addr]
-	delete(s.builtinTargets, addr)
-	s.mu.Unlock()
-	if ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		b.t.Shutdown(ctx)
-	}
-}
-
-// retireBuiltin takes a built-in target that a reload removed out of the
-// configuration. It drains like any removed target and, like a real
-// server that was deregistered, goes on accepting for grace (a flow that
-// chose it just before the reload may still dial it); then it stops
-// accepting and serves its connections until they end (or
-// deregistration_delay's connection termination resets them, or the
-// server stops). A reload that adds it again within grace gets it back
-// (unretireBuiltin).
-func (s *Server) retireBuiltin(addr netip.AddrPort, grace time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.builtinTargets[addr]
-	if !ok {
-		return
-	}
-	delete(s.builtinTargets, addr)
-	r := &retiringBuiltin{builtin: b}
-	s.retiring[addr] = r
-	r.timer = time.AfterFunc(grace, func() {
-		s.mu.Lock()
-		mine := s.retiring[addr] == r
-		if mine {
-			delete(s.retiring, addr)
-			s.retired = append(s.retired, r.t)
-		}
-		s.mu.Unlock()
-		if mine {
-			r.ln.Close() // Serve returns; the connections stay
-		}
-	})
-}
-
-// unretireBuiltin gives a reload back a retiring built-in target at b's
-// address: true if it is b's kind and serves on; one of another kind stops
-// accepting now (false: start b afresh).
-func (s *Server) unretireBuiltin(b builtinTarget) bool {
-	s.mu.Lock()
-	r, ok := s.retiring[b.addr]
-	if !ok || !r.timer.Stop() { // none, or its timer is closing it
-		s.mu.Unlock()
-		return false
-	}
-	delete(s.retiring, b.addr)
-	if r.mode == b.mode {
-		s.builtinTargets[b.addr] = r.builtin
-		s.mu.Unlock()
-		return true
-	}
-	s.retired = append(s.retired, r.t)
-	s.mu.Unlock()
-	r.ln.Close()
-	return false
 }
 
 // startAccepting makes the engine's loops accept on ln.

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/privlink/privlink/loadtest"
 )
 
 // Shutdown stops the server gracefully: it stops accepting (readyz turns
@@ -55,8 +57,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// forceWait bounds Shutdown's wait for the connections it force-closed.
-const forceWait = 5 * time.Second
+// forceWait bounds Shutdown's wait for the connections it force-closed
+// (a variable: tests shorten it).
+var forceWait = 5 * time.Second
 
 // ErrShutdownStuck is returned (joined with the context's error) by a
 // Shutdown that stopped waiting for connections it had force-closed.
@@ -134,7 +137,10 @@ func (s *Server) closeEngine() {
 // stopBuiltins stops the built-in targets, retired ones included.
 func (s *Server) stopBuiltins() {
 	s.mu.Lock()
-	targets := s.retired
+	var targets []*loadtest.Target
+	for t := range s.retired {
+		targets = append(targets, t)
+	}
 	for _, b := range s.builtinTargets {
 		targets = append(targets, b.t)
 	}
@@ -144,7 +150,7 @@ func (s *Server) stopBuiltins() {
 	}
 	s.builtinTargets = map[netip.AddrPort]builtin{}
 	s.retiring = map[netip.AddrPort]*retiringBuiltin{}
-	s.retired = nil
+	s.retired = map[*loadtest.Target]struct{}{}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -89,5 +90,41 @@ func TestReloadDuringShutdown(t *testing.T) {
 				t.Fatalf("round %d: %s still accepts after Shutdown", i, addr)
 			}
 		}
+	}
+}
+
+// TestShutdownGivesUpOnStuckConnections: a flow that does not end when
+// Shutdown force-closes everything (the test holds one open in
+// s.handlers) makes Shutdown wait forceWait more, no longer, then return
+// ErrShutdownStuck joined with the context's error, with the listeners
+// closed and the rest stopped.
+func TestShutdownGivesUpOnStuckConnections(t *testing.T) {
+	defer func(d time.Duration) { forceWait = d }(forceWait)
+	forceWait = 300 * time.Millisecond
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.start()
+	if err := echo(t, l.dial("1.50", "1.10"), "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if !l.srv.flowStarted() {
+		t.Fatal("server closing")
+	}
+	const drain = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	t0 := time.Now()
+	err := l.srv.Shutdown(ctx)
+	took := time.Since(t0)
+	l.srv.flowEnded() // the stuck flow ends: Shutdown's waiter returns
+	if !errors.Is(err, ErrShutdownStuck) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want ErrShutdownStuck and context.DeadlineExceeded", err)
+	}
+	if took < drain+forceWait || took > drain+forceWait+2*time.Second {
+		t.Fatalf("Shutdown returned after %v, want about %v (drain + forceWait)", took, drain+forceWait)
+	}
+	if c, err := net.DialTimeout("tcp", l.p+".1.10:8443", time.Second); err == nil {
+		c.Close()
+		t.Fatal("the listener still accepts after Shutdown")
 	}
 }

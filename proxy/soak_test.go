@@ -15,14 +15,17 @@ import (
 	"github.com/privlink/privlink/conntrack"
 )
 
-// Soak sizes: every connection sends soakBytes and reads them echoed, so
-// soakConns × soakBytes go each way (200 MiB), in soakRounds rounds with a
-// reload during each round after the first.
+// Soak sizes: every connection sends soakBytes and reads them echoed, in
+// soakRounds rounds with a reload during each round after the first. The
+// connections that live to the end alone move soakVolume each way
+// ((soakConns-soakResets) × soakBytes = 202.5 MiB); those reset midway
+// add what they moved before.
 const (
 	soakConns  = 100
-	soakBytes  = 2 << 20
+	soakBytes  = 9 << 18 // 2.25 MiB
 	soakRounds = 21
 	soakResets = 10 // connections their client resets midway
+	soakVolume = 200 << 20
 )
 
 // soakPattern is the data of every connection: connection i's byte at
@@ -52,6 +55,7 @@ type soakConn struct {
 	from     int // the round it opens in
 	resetAt  int // the round its client resets it in (0: never)
 	sent     int
+	echoed   int        // what came back, valid once received has answered
 	received chan error // the reader's verdict
 }
 
@@ -93,6 +97,7 @@ func (c *soakConn) read() {
 			return
 		}
 		got += n
+		c.echoed = got
 		switch {
 		case err == nil:
 			continue
@@ -132,7 +137,7 @@ func soakConfigs(t *testing.T, l *lab) [2]*config.Config {
 	return out
 }
 
-// TestSoak moves 200 MiB each way over 100 connections through privlink
+// TestSoak moves over 200 MiB each way (checked) over 100 connections through privlink
 // while 20 reloads alternate its built-in targets (each removing one with
 // live connections) and a listener: 60 connections open first, 4 more in
 // each of the first 10 rounds; 10 are reset by their client midway; the
@@ -188,11 +193,17 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}
+	sent, echoed := 0, 0
 	for _, c := range conns {
 		if err := <-c.received; err != nil {
 			t.Error(err)
 		}
 		c.c.Close()
+		sent += c.sent
+		echoed += c.echoed
+	}
+	if sent < soakVolume || echoed < soakVolume {
+		t.Errorf("%d bytes went to the targets and %d came back, want at least %d each way", sent, echoed, soakVolume)
 	}
 	m := l.svcMetrics()
 	waitFor(t, func() bool { return len(l.srv.table.Snapshot(conntrack.Filter{}, nil)) == 0 }, "no flow left")

@@ -176,6 +176,13 @@ func (t *target) addFlow(f *flow) {
 	}
 }
 
+// currentState is the target's state now.
+func (t *target) currentState() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state
+}
+
 func (t *target) removeFlow(f *flow) {
 	t.mu.Lock()
 	delete(t.flows, f)
