@@ -144,14 +144,25 @@ func (f *flow) faultAtStart(fs []*fault) []*fault {
 }
 
 // faultBudget is the port budget of a new flow's pool: the smallest of a
-// port_budget fault over it and the target group's.
-func faultBudget(fs []*fault, r *route, t *target, budget int) int {
+// port_budget fault over it and the target group's, with the fault when
+// it is smaller (nil: the group's budget holds).
+func faultBudget(fs []*fault, r *route, t *target, budget int) (int, *fault) {
+	var by *fault
 	for _, ft := range fs {
-		if ft.spec.Kind == config.FaultPortBudget && ft.onFlow(r, t) && ft.onTarget(t) {
-			budget = min(budget, ft.spec.Budget)
+		if ft.spec.Kind == config.FaultPortBudget && ft.onFlow(r, t) && ft.onTarget(t) && ft.spec.Budget < budget {
+			budget, by = ft.spec.Budget, ft
 		}
 	}
-	return budget
+	return budget, by
+}
+
+// faultAtPortError names the port_budget fault that shrank the pool of a
+// flow that got no port, and counts the flow as the fault's.
+func (f *flow) faultAtPortError() {
+	if ft := f.budgetFault; ft != nil {
+		f.s.faults.hit(ft, 1)
+		f.ct.Why = &conntrack.Cause{Fault: ft.spec.ID}
+	}
 }
 
 // probeFault is what an active fault does to a health check of t from

@@ -177,17 +177,24 @@ func TestFaultNodeResetAll(t *testing.T) {
 }
 
 // port_budget shrinks the pool at once: with one port, a second
-// connection while the first lives is a port allocation error.
+// connection while the first lives is a port allocation error. The
+// refused connection is counted as the fault's (GET /v1/faults, the
+// metric), and its failed event names the fault; the one that got a
+// port is not the fault's.
 func TestFaultPortBudget(t *testing.T) {
 	l := newLab(t, false, config.PlacementFirstData)
 	l.echoTarget("10.20", false)
 	l.start()
+	evs := l.streamEvents()
 	f := newFault(config.FaultPortBudget, config.FaultScope{TargetGroup: "tg"})
-	f.Budget = 1
+	f.ID, f.Budget = "ports", 1
 	l.addFault(f)
 	first := l.dial("1.50", "1.10")
 	if err := echo(t, first, "x"); err != nil {
 		t.Fatal(err)
+	}
+	if v := nextEvent(t, evs, conntrack.EventEstablished); v.Fault != "" {
+		t.Fatalf("the flow within the budget names fault %q", v.Fault)
 	}
 	c, err := l.tryDial("1.51", "1.10")
 	if err := resetSeen(c, err); err != nil {
@@ -196,6 +203,15 @@ func TestFaultPortBudget(t *testing.T) {
 	target := netipAP(l.addr("10.20"), 9443).String()
 	if n := l.metric(l.srv.m.portErrors.WithLabelValues(svcID, target)); n != 1 {
 		t.Fatalf("port allocation errors = %v, want 1", n)
+	}
+	if v := nextEvent(t, evs, conntrack.EventFailed); v.Reason != conntrack.ReasonPortAllocation || v.Fault != "ports" {
+		t.Fatalf("failed event %+v, want reason port_allocation naming fault ports", v)
+	}
+	if fi, _ := l.srv.Fault("ports"); fi.Flows != 1 {
+		t.Fatalf("fault counted %d flows, want 1 (the refused connection)", fi.Flows)
+	}
+	if n := l.metric(l.srv.faults.flowsC.WithLabelValues("port_budget")); n != 1 {
+		t.Fatalf("privlink_fault_flows_total{kind=port_budget} = %v, want 1", n)
 	}
 }
 
