@@ -102,6 +102,13 @@ func TestAddFaultErrorsNameTheField(t *testing.T) {
 	if !errors.Is(err, ErrInvalidFault) || !strings.Contains(err.Error(), "latency: is required for latency") {
 		t.Fatalf("AddFault without latency: %v", err)
 	}
+	// A pool is shared by every flow to its target: it shrinks for all or
+	// none, so a chance per flow has no meaning for port_budget.
+	f = newFault(config.FaultPortBudget, config.FaultScope{TargetGroup: "tg"})
+	f.Budget, f.Toxicity = 10, 0.5
+	if _, err = l.srv.AddFault(f); !errors.Is(err, ErrInvalidFault) || !strings.Contains(err.Error(), "toxicity: does not apply to port_budget") {
+		t.Fatalf("AddFault of port_budget with toxicity 0.5: %v", err)
+	}
 }
 
 // toxicity 0.5 affects about half of 400 flows (binomial: σ = 10, the
