@@ -12,6 +12,7 @@ import (
 
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
+	"github.com/privlink/privlink/proxy/dns"
 )
 
 // What each fault does where the pipeline consults it (SPEC §11). Every
@@ -224,13 +225,13 @@ func (s *Server) faultStarted(ft *fault) func() {
 	return nil
 }
 
-// azOutage takes the AZ out of DNS and cuts the live flows through its
-// interfaces: with deny_action reset at once (RSTs), with drop silently
-// (forwarding stops; the next peer to send after the AZ is back gets an
-// RST: the node no longer knows the flow).
+// azOutage takes the AZ's interfaces of the endpoints in scope out of DNS
+// and cuts the live flows through them: with deny_action reset at once
+// (RSTs), with drop silently (forwarding stops; the next peer to send
+// after the AZ is back gets an RST: the node no longer knows the flow).
 func (s *Server) azOutage(ft *fault) func() {
 	az := ft.spec.Scope.AZ
-	s.SetAZDNS(az, true)
+	s.syncOutagesLocked()
 	in := func(f *flow) bool { return f.r.az == az && ft.onRoute(f.r) }
 	mode := cutSilent
 	if s.top.Load().cfg.DenyAction == config.DenyReset {
@@ -238,11 +239,30 @@ func (s *Server) azOutage(ft *fault) func() {
 	}
 	silenced := s.cutFlows(ft, in, mode)
 	return func() {
-		s.SetAZDNS(az, false)
+		s.syncOutagesLocked() // ft ended: what other outages cover stays out
 		for _, f := range silenced {
 			f.Expire()
 		}
 	}
+}
+
+// dnsOutages are the endpoint interfaces the active az_outage faults of
+// fs take out of DNS: those of each endpoint with a route in the fault's
+// AZ that its scope covers (endpoint, service, node, listener, target
+// group: a name has no port, so one listener out takes the interface out).
+func dnsOutages(top *topology, fs []*fault) []dns.Outage {
+	var outs []dns.Outage
+	for _, ft := range fs {
+		if ft.spec.Kind != config.FaultAZOutage || ft.state != FaultActive {
+			continue
+		}
+		for _, r := range top.routes {
+			if r.az == ft.spec.Scope.AZ && ft.onRoute(r) {
+				outs = append(outs, dns.Outage{Endpoint: r.endpointID, AZ: r.az})
+			}
+		}
+	}
+	return outs
 }
 
 // cutMode is what cutFlows does to a live flow.

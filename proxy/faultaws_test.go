@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -287,6 +288,95 @@ func TestFaultAZOutageDNS(t *testing.T) {
 	}
 	if got := lookup(); len(got) != 2 {
 		t.Fatalf("after the outage: %v, want both interfaces", got)
+	}
+}
+
+// lookupFunc resolves names through the lab's DNS server, over its sockets.
+func (l *lab) lookupFunc() func(name string) []string {
+	r := l.srv.Resolver()
+	return func(name string) []string {
+		l.t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err := r.LookupHost(ctx, name)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		slices.Sort(got)
+		return got
+	}
+}
+
+// Two outages of one AZ: the AZ stays out of DNS until both ended.
+func TestFaultAZOutageDNSTwoFaults(t *testing.T) {
+	l := dnsLab(t).start()
+	lookup, name := l.lookupFunc(), regionalOf(endpointID)
+	az2Only := []string{l.p + ".2.10"}
+	l.addFault(config.Fault{ID: "first", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1"}, Toxicity: 1})
+	l.addFault(config.Fault{ID: "second", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1", Endpoint: endpointID}, Toxicity: 1})
+	if got := lookup(name); !slices.Equal(got, az2Only) {
+		t.Fatalf("during both outages: %v, want %v", got, az2Only)
+	}
+	if err := l.srv.RemoveFault("first"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(name); !slices.Equal(got, az2Only) {
+		t.Fatalf("with the second outage still active: %v, want %v", got, az2Only)
+	}
+	if err := l.srv.RemoveFault("second"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(name); len(got) != 2 {
+		t.Fatalf("after both outages: %v, want both interfaces", got)
+	}
+}
+
+// otherEndpoint is a second endpoint of the lab's service, on P.1.11 and
+// P.2.11 (an edit for newLab).
+const otherEndpoint = "vpce-0d2222222222222ab"
+
+var withOtherEndpoint = []string{"endpoints:\n", "endpoints:\n  - id: " + otherEndpoint +
+	"\n    service: vpce-svc-03d5ebb7d9579a2b3\n    security_groups: [sg-endpoint]\n" +
+	"    interfaces: [{subnet: subnet-c1, ip: P.1.11}, {subnet: subnet-c2, ip: P.2.11}]\n"}
+
+// An outage scoped to one endpoint takes the AZ out of that endpoint's
+// names only; the other endpoint's names keep both AZs.
+func TestFaultAZOutageDNSScope(t *testing.T) {
+	l := dnsLab(t, withOtherEndpoint...).start()
+	lookup := l.lookupFunc()
+	l.addFault(config.Fault{ID: "one", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1", Endpoint: otherEndpoint}, Toxicity: 1})
+	if got := lookup(regionalOf(otherEndpoint)); !slices.Equal(got, []string{l.p + ".2.11"}) {
+		t.Fatalf("the endpoint in scope answers %v, want %s.2.11 only", got, l.p)
+	}
+	if got := lookup(regionalOf(endpointID)); len(got) != 2 {
+		t.Fatalf("the endpoint out of scope answers %v, want both interfaces", got)
+	}
+	if err := l.srv.RemoveFault("one"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(regionalOf(otherEndpoint)); len(got) != 2 {
+		t.Fatalf("after the outage: %v, want both interfaces", got)
+	}
+}
+
+// An endpoint a reload adds during an outage of its service's AZ answers
+// without that AZ.
+func TestFaultAZOutageDNSReload(t *testing.T) {
+	l := dnsLab(t).start()
+	lookup := l.lookupFunc()
+	l.addFault(config.Fault{ID: "svc", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1", Service: svcID}, Toxicity: 1})
+	next := dnsLab(t, withOtherEndpoint...)
+	cfg, err := config.Parse("reload.yaml", []byte(strings.ReplaceAll(next.yaml, next.p+".", l.p+".")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []string{endpointID, otherEndpoint} {
+		if got := lookup(regionalOf(ep)); len(got) != 1 || !strings.HasSuffix(got[0], ".2.10") && !strings.HasSuffix(got[0], ".2.11") {
+			t.Fatalf("%s after the reload: %v, want its az2 interface only", ep, got)
+		}
 	}
 }
 
