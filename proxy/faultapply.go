@@ -69,6 +69,13 @@ func (ft *fault) onFlow(r *route, t *target) bool {
 	return ft.onRoute(r) && (s.AZ == "" || s.AZ == r.az) && (!s.Target.IsValid() || t != nil && s.Target == t.addr)
 }
 
+// onTargetFlow is onFlow for the target kinds (target_blackhole,
+// target_reset, port_budget): their AZ is the target's, so with
+// cross-zone load balancing they reach flows from every AZ's interface.
+func (ft *fault) onTargetFlow(r *route, t *target) bool {
+	return ft.onRoute(r) && ft.onTarget(t)
+}
+
 // faultAtAccept applies an az_outage to a new connection on one of the
 // AZ's interfaces: its SYN goes unanswered (deny_action drop: no flow-log
 // record, the interface is gone) or is reset. It reports whether it did.
@@ -94,7 +101,7 @@ func (f *flow) faultAtAccept(fs []*fault, client *socket) bool {
 func (f *flow) faultAtDial(fs []*fault, client *socket, t0 time.Time) bool {
 	for _, ft := range fs {
 		k := ft.spec.Kind
-		if k != config.FaultTargetBlackhole && k != config.FaultTargetReset || !ft.onFlow(f.r, f.t) || !ft.onTarget(f.t) || !ft.rolls() {
+		if k != config.FaultTargetBlackhole && k != config.FaultTargetReset || !ft.onTargetFlow(f.r, f.t) || !ft.rolls() {
 			continue
 		}
 		f.s.faults.hit(ft, 1)
@@ -150,7 +157,7 @@ func (f *flow) faultAtStart(fs []*fault) []*fault {
 func faultBudget(fs []*fault, r *route, t *target, budget int) (int, *fault) {
 	var by *fault
 	for _, ft := range fs {
-		if ft.spec.Kind == config.FaultPortBudget && ft.onFlow(r, t) && ft.onTarget(t) && ft.spec.Budget < budget {
+		if ft.spec.Kind == config.FaultPortBudget && ft.onTargetFlow(r, t) && ft.spec.Budget < budget {
 			budget, by = ft.spec.Budget, ft
 		}
 	}
@@ -220,7 +227,7 @@ func (s *Server) faultStarted(ft *fault) func() {
 	case config.FaultNodeResetAll:
 		s.cutFlows(ft, func(f *flow) bool { return ft.onFlow(f.r, f.t) }, cutReset)
 	case config.FaultTargetReset:
-		s.cutFlows(ft, func(f *flow) bool { return ft.onFlow(f.r, f.t) && ft.onTarget(f.t) }, cutTargetReset)
+		s.cutFlows(ft, func(f *flow) bool { return ft.onTargetFlow(f.r, f.t) }, cutTargetReset)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -402,4 +403,99 @@ func TestFaultAZOutageStopsHealthChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return a.locals.Load() > before }, "health checks to resume")
+}
+
+// crossZone turns on cross-zone load balancing in the lab (an edit).
+var crossZone = []string{"listeners:", "cross_zone: true\n      listeners:"}
+
+// With cross-zone load balancing a target fault scoped by AZ takes the
+// targets in that AZ, whatever interface the flow came in on: a
+// target_reset of use1-az2 resets the live flows az1's interface sent to
+// az2's target and refuses the new ones; flows to az1's target go on.
+func TestFaultTargetResetAZCrossZone(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, crossZone...)
+	a, b := l.echoTarget("10.20", false), l.echoTarget("11.20", false)
+	l.start()
+	live := map[netip.AddrPort]*net.TCPConn{}
+	for i := range 20 {
+		c := l.dial(fmt.Sprintf("1.%d", 50+i), "1.10")
+		if err := echo(t, c, "x"); err != nil {
+			t.Fatal(err)
+		}
+		live[addrPort(c.LocalAddr())] = c
+	}
+	if a.flows.Load() == 0 || b.flows.Load() == 0 {
+		t.Fatalf("flows %d to az1's target, %d to az2's: want both used", a.flows.Load(), b.flows.Load())
+	}
+	toB := map[netip.AddrPort]bool{}
+	for _, v := range l.srv.table.Snapshot(conntrack.Filter{}, nil) {
+		toB[v.Client] = v.Target == b.addr
+	}
+	fi := l.addFault(newFault(config.FaultTargetReset, config.FaultScope{AZ: "use1-az2", TargetGroup: "tg"}))
+	for client, c := range live {
+		if toB[client] {
+			if err := resetSeen(c, nil); err != nil {
+				t.Fatalf("live flow to az2's target: %v", err)
+			}
+		} else if err := echo(t, c, "y"); err != nil {
+			t.Fatalf("live flow to az1's target: %v", err)
+		}
+	}
+	before, refused := b.flows.Load(), 0
+	for i := range 20 {
+		c, err := l.tryDial(fmt.Sprintf("1.%d", 100+i), "1.10")
+		if err == nil {
+			err = echo(t, c, "z")
+		}
+		switch {
+		case err == nil:
+		case isConnReset(err):
+			refused++
+		default:
+			t.Fatalf("new flow %d: %v", i, err)
+		}
+	}
+	if refused == 0 || b.flows.Load() != before {
+		t.Fatalf("%d new flows refused, az2's target got %d more: want some refused, none through", refused, b.flows.Load()-before)
+	}
+	if fi, _ = l.srv.Fault(fi.ID); fi.Flows != uint64(int(before)+refused) {
+		t.Fatalf("fault counted %d flows, want %d cut + %d refused", fi.Flows, before, refused)
+	}
+}
+
+// With cross-zone load balancing, port_budget scoped by AZ shrinks the
+// pools towards that AZ's targets from every node: az1's node gets one
+// port towards az2's target; its connections to az1's target are not
+// limited. Live explain notes the fault on az1's path.
+func TestFaultPortBudgetAZCrossZone(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, crossZone...)
+	a, b := l.echoTarget("10.20", false), l.echoTarget("11.20", false)
+	l.start()
+	f := newFault(config.FaultPortBudget, config.FaultScope{AZ: "use1-az2", TargetGroup: "tg"})
+	f.Budget = 1
+	fi := l.addFault(f)
+	r := liveExplain(t, l.admin(), l.addr("1.50").String())
+	if p := r.Paths[0]; p.AZ != "use1-az1" || !strings.Contains(strings.Join(p.Notes, "\n"), "fault port_budget-1 (port_budget)") {
+		t.Fatalf("az1's path does not note the fault:\n%s", reportText(r))
+	}
+	refused := 0
+	for i := range 30 { // each connection stays open: its port stays taken
+		c, err := l.tryDial(fmt.Sprintf("1.%d", 50+i), "1.10")
+		if err == nil {
+			err = echo(t, c, "x")
+		}
+		switch {
+		case err == nil:
+		case isConnReset(err):
+			refused++
+		default:
+			t.Fatalf("flow %d: %v", i, err)
+		}
+	}
+	if b.flows.Load() != 1 || refused == 0 || a.flows.Load() != int64(29-refused) {
+		t.Fatalf("az2's target got %d flows, az1's %d, %d refused: want 1 to az2, the others of az2 refused", b.flows.Load(), a.flows.Load(), refused)
+	}
+	if fi, _ = l.srv.Fault(fi.ID); fi.Flows != uint64(refused) {
+		t.Fatalf("fault counted %d flows, want %d", fi.Flows, refused)
+	}
 }
