@@ -130,19 +130,18 @@ func upload(t *testing.T, f config.Fault, size int) time.Duration {
 	return time.Since(t0)
 }
 
-// bandwidth caps an upload of 10 MB at rate_kbps: never faster than the
-// rate (+15%: the burst), and not far below it.
+// bandwidth caps an upload of 10 MB at rate_kbps within ±15%, timed
+// from the first byte written to the last one the target read. The
+// toxic's burst (a tenth of a second of the rate, 4% of this transfer)
+// goes out at once: it counts towards the bytes, not the time.
 func TestToxicBandwidth(t *testing.T) {
 	const rateKBps, size = 4000, 10 << 20
 	f := newFault(config.FaultBandwidth, config.FaultScope{})
 	f.RateKBps, f.Direction = rateKBps, config.ToTarget
 	rate := float64(size) / upload(t, f, size).Seconds() / (rateKBps * 1000)
 	t.Logf("10 MB at %.3f of the configured rate", rate)
-	if rate > 1.15 {
-		t.Fatalf("throughput %.2f× the configured rate, want ≤ 1.15×", rate)
-	}
-	if rate < 0.5 {
-		t.Fatalf("throughput %.2f× the configured rate: far below it", rate)
+	if rate < 0.85 || rate > 1.15 {
+		t.Fatalf("throughput %.2f× the configured rate, want 0.85-1.15×", rate)
 	}
 }
 
