@@ -170,6 +170,31 @@ func TestToxicResetPeer(t *testing.T) {
 	}
 }
 
+// reset_peer after T: the flow forwards until T after it started, then
+// both peers are reset, even when neither sends; a flow without the
+// toxic lives on.
+func TestToxicResetPeerAfter(t *testing.T) {
+	f := newFault(config.FaultResetPeer, config.FaultScope{})
+	f.After = config.Duration(400 * time.Millisecond)
+	l := toxicLab(t, f)
+	other := l.dial("2.50", "2.10")
+	t0 := time.Now() // the flow starts after this
+	c := l.dial("1.50", "1.10")
+	if err := echo(t, c, "before"); err != nil {
+		t.Fatalf("echo before the reset: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := resetSeen(c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 390*time.Millisecond {
+		t.Fatalf("reset %s after the start, want after 400ms", d)
+	}
+	if err := echo(t, other, "still"); err != nil {
+		t.Fatalf("the flow without the toxic: %v", err)
+	}
+}
+
 // timeout stops forwarding and closes the flow after its timeout.
 func TestToxicTimeout(t *testing.T) {
 	f := newFault(config.FaultTimeout, config.FaultScope{})
