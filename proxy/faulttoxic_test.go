@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/config"
+	"github.com/privlink/privlink/conntrack"
 )
 
 // toxicLab runs the lab with echo targets in both AZs and a toxic fault
@@ -210,6 +211,24 @@ func TestToxicTimeout(t *testing.T) {
 	if d := time.Since(t0); d < 250*time.Millisecond {
 		t.Fatalf("closed after %s, want the 300ms timeout first", d)
 	}
+}
+
+// timeout 0 holds the flow forever: nothing is forwarded and privlink
+// never closes it; it ends when the peers close.
+func TestToxicTimeoutZeroHolds(t *testing.T) {
+	f := newFault(config.FaultTimeout, config.FaultScope{})
+	l := toxicLab(t, f)
+	c := l.dial("1.50", "1.10")
+	c.Write([]byte("ping"))
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := c.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read %d, %v: want nothing, the flow held open", n, err)
+	}
+	if vs := l.srv.table.Snapshot(conntrack.Filter{}, nil); len(vs) != 1 || vs[0].State != conntrack.StateEstablished {
+		t.Fatalf("table %+v, want the held flow established", vs)
+	}
+	c.Close()
+	waitFor(t, func() bool { return len(l.srv.table.Snapshot(conntrack.Filter{}, nil)) == 0 }, "the flow to end after the client closed")
 }
 
 // slow_close delays the end of the stream, not the data.
