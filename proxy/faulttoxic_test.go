@@ -355,3 +355,29 @@ func TestFaultAZOutageSilencesToxicFlows(t *testing.T) {
 		t.Fatalf("read during the outage: %v, want silence", err)
 	}
 }
+
+// A flow that got a toxic names the fault in its connection events (what
+// privlink conns --watch prints as fault=), from established to closed;
+// a flow without it names none.
+func TestToxicFlowEventsNameTheFault(t *testing.T) {
+	f := newFault(config.FaultLatency, config.FaultScope{})
+	f.ID, f.Latency = "slow", config.Duration(time.Millisecond)
+	l := toxicLab(t, f)
+	evs := l.streamEvents()
+	plain := l.dial("2.50", "2.10")
+	if v := nextEvent(t, evs, conntrack.EventEstablished); v.Fault != "" {
+		t.Fatalf("the flow without a toxic names fault %q", v.Fault)
+	}
+	c := l.dial("1.50", "1.10")
+	if err := echo(t, c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if v := nextEvent(t, evs, conntrack.EventEstablished); v.Fault != "slow" || v.Client != addrPort(c.LocalAddr()) {
+		t.Fatalf("established event %+v, want the toxic flow naming fault slow", v)
+	}
+	c.Close()
+	if v := nextEvent(t, evs, conntrack.EventClosed); v.Fault != "slow" || v.Client != addrPort(c.LocalAddr()) {
+		t.Fatalf("closed event %+v, want the toxic flow naming fault slow", v)
+	}
+	plain.Close()
+}
