@@ -164,10 +164,16 @@ func faultBudget(fs []*fault, r *route, t *target, budget int) (int, *fault) {
 	return budget, by
 }
 
-// faultAtPortError names the port_budget fault that shrank the pool of a
-// flow that got no port, and counts the flow as the fault's.
+// faultAtPortError names the port_budget fault that shrinks the pool of a
+// flow that got no port, and counts the flow as the fault's. The flow
+// does not keep it (a pointer more per flow would move every flow to the
+// next size class): the rare error looks it up again.
 func (f *flow) faultAtPortError() {
-	if ft := f.budgetFault; ft != nil {
+	fs := f.s.faults.active.Load()
+	if fs == nil {
+		return
+	}
+	if _, ft := faultBudget(*fs, f.r, f.t, f.r.tg.cfg.Load().PortBudget); ft != nil {
 		f.s.faults.hit(ft, 1)
 		f.ct.Why = &conntrack.Cause{Fault: ft.spec.ID}
 	}

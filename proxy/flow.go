@@ -39,8 +39,6 @@ type flow struct {
 	ct   conntrack.Entry
 	st   conntrack.ConnStats // its live counters
 	pool *conntrack.Pool     // the node's port pool towards the target
-	// budgetFault is the port_budget fault that shrank pool (nil: none).
-	budgetFault *fault
 }
 
 // serve runs the pipeline of SPEC §4 for one accepted connection, up to
@@ -165,13 +163,13 @@ const maxPortTries = 4
 // rejected, target unhealthy or drained) and a reload's NACLs reach it
 // while its target is dialled too.
 func (f *flow) connect(client *socket) {
-	pool, by, err := f.s.pool(f.r, f.t)
+	pool, err := f.s.pool(f.r, f.t)
 	if err != nil {
 		f.s.log.Error("port pool", zap.Error(err))
 		f.end(client, nil)
 		return
 	}
-	f.pool, f.budgetFault = pool, by
+	f.pool = pool
 	f.t.addFlow(f)
 	f.dial(client, 0, time.Now())
 }

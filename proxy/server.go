@@ -454,18 +454,15 @@ func (s *Server) startFlowLogs(cfg *config.Config) error {
 	return nil
 }
 
-// pool returns the port pool of the route's node towards a target, and
-// the port_budget fault that shrinks it (nil: none).
-func (s *Server) pool(r *route, t *target) (*conntrack.Pool, *fault, error) {
+// pool returns the port pool of the route's node towards a target.
+func (s *Server) pool(r *route, t *target) (*conntrack.Pool, error) {
 	tg := r.tg.cfg.Load()
 	if _, ok := s.poolService.Load(t.addr); !ok {
 		s.poolService.Store(t.addr, r.serviceID)
 	}
 	budget := tg.PortBudget
-	var by *fault
 	if fs := s.faults.active.Load(); fs != nil {
-		budget, by = faultBudget(*fs, r, t, budget)
+		budget, _ = faultBudget(*fs, r, t, budget)
 	}
-	pl, err := s.ports.Pool(r.node, t.addr, budget, tg.PortReuseDelay.D())
-	return pl, by, err
+	return s.ports.Pool(r.node, t.addr, budget, tg.PortReuseDelay.D())
 }
