@@ -21,7 +21,8 @@ type Fault struct {
 	// Direction of a stream toxic: to_target, to_client, or "" for both.
 	Direction FaultDirection `yaml:"direction" json:"direction,omitempty"`
 	// Toxicity is the chance (0–1) that a new flow in scope gets the
-	// fault (default 1: every flow).
+	// fault (default 1: every flow). port_budget takes only 1: a pool is
+	// shared by every flow to its target.
 	Toxicity Probability `yaml:"toxicity" json:"toxicity"`
 	// StartAfter delays the fault's start from when it is added; Duration
 	// ends it that long after it started (0: until removed).

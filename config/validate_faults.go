@@ -35,8 +35,11 @@ func CheckFault(c *Config, f *Fault) []FieldError {
 	if f.Direction != "" && !f.Kind.IsToxic() {
 		bad("direction", "applies to stream toxics only, not to %s", f.Kind)
 	}
-	if f.Toxicity < 0 || f.Toxicity > 1 {
+	switch {
+	case f.Toxicity < 0 || f.Toxicity > 1:
 		bad("toxicity", "%v is outside 0-1", float64(f.Toxicity))
+	case f.Kind == FaultPortBudget && f.Toxicity != 1:
+		bad("toxicity", "does not apply to port_budget: the node's pool towards a target is shared by every flow and shrinks for all of them (leave it at 1)")
 	}
 	checkParams(f, bad)
 	return errs

@@ -180,6 +180,7 @@ func (f *flow) portAllocationError(client *socket) {
 	}
 	f.s.log.Warn("port allocation error: the node has no free port towards the target (raise port_budget or add targets)",
 		zap.String("service", f.r.serviceID), zap.Stringer("target", f.ct.Target))
+	f.faultAtPortError()
 	f.failed(conntrack.ReasonPortAllocation)
 	f.end(client, nil)
 }

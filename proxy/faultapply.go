@@ -12,6 +12,7 @@ import (
 
 	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
+	"github.com/privlink/privlink/proxy/dns"
 )
 
 // What each fault does where the pipeline consults it (SPEC §11). Every
@@ -68,6 +69,13 @@ func (ft *fault) onFlow(r *route, t *target) bool {
 	return ft.onRoute(r) && (s.AZ == "" || s.AZ == r.az) && (!s.Target.IsValid() || t != nil && s.Target == t.addr)
 }
 
+// onTargetFlow is onFlow for the target kinds (target_blackhole,
+// target_reset, port_budget): their AZ is the target's, so with
+// cross-zone load balancing they reach flows from every AZ's interface.
+func (ft *fault) onTargetFlow(r *route, t *target) bool {
+	return ft.onRoute(r) && ft.onTarget(t)
+}
+
 // faultAtAccept applies an az_outage to a new connection on one of the
 // AZ's interfaces: its SYN goes unanswered (deny_action drop: no flow-log
 // record, the interface is gone) or is reset. It reports whether it did.
@@ -93,7 +101,7 @@ func (f *flow) faultAtAccept(fs []*fault, client *socket) bool {
 func (f *flow) faultAtDial(fs []*fault, client *socket, t0 time.Time) bool {
 	for _, ft := range fs {
 		k := ft.spec.Kind
-		if k != config.FaultTargetBlackhole && k != config.FaultTargetReset || !ft.onFlow(f.r, f.t) || !ft.onTarget(f.t) || !ft.rolls() {
+		if k != config.FaultTargetBlackhole && k != config.FaultTargetReset || !ft.onTargetFlow(f.r, f.t) || !ft.rolls() {
 			continue
 		}
 		f.s.faults.hit(ft, 1)
@@ -144,14 +152,31 @@ func (f *flow) faultAtStart(fs []*fault) []*fault {
 }
 
 // faultBudget is the port budget of a new flow's pool: the smallest of a
-// port_budget fault over it and the target group's.
-func faultBudget(fs []*fault, r *route, t *target, budget int) int {
+// port_budget fault over it and the target group's, with the fault when
+// it is smaller (nil: the group's budget holds).
+func faultBudget(fs []*fault, r *route, t *target, budget int) (int, *fault) {
+	var by *fault
 	for _, ft := range fs {
-		if ft.spec.Kind == config.FaultPortBudget && ft.onFlow(r, t) && ft.onTarget(t) {
-			budget = min(budget, ft.spec.Budget)
+		if ft.spec.Kind == config.FaultPortBudget && ft.onTargetFlow(r, t) && ft.spec.Budget < budget {
+			budget, by = ft.spec.Budget, ft
 		}
 	}
-	return budget
+	return budget, by
+}
+
+// faultAtPortError names the port_budget fault that shrinks the pool of a
+// flow that got no port, and counts the flow as the fault's. The flow
+// does not keep it (a pointer more per flow would move every flow to the
+// next size class): the rare error looks it up again.
+func (f *flow) faultAtPortError() {
+	fs := f.s.faults.active.Load()
+	if fs == nil {
+		return
+	}
+	if _, ft := faultBudget(*fs, f.r, f.t, f.r.tg.cfg.Load().PortBudget); ft != nil {
+		f.s.faults.hit(ft, 1)
+		f.ct.Why = &conntrack.Cause{Fault: ft.spec.ID}
+	}
 }
 
 // probeFault is what an active fault does to a health check of t from
@@ -208,18 +233,18 @@ func (s *Server) faultStarted(ft *fault) func() {
 	case config.FaultNodeResetAll:
 		s.cutFlows(ft, func(f *flow) bool { return ft.onFlow(f.r, f.t) }, cutReset)
 	case config.FaultTargetReset:
-		s.cutFlows(ft, func(f *flow) bool { return ft.onFlow(f.r, f.t) && ft.onTarget(f.t) }, cutTargetReset)
+		s.cutFlows(ft, func(f *flow) bool { return ft.onTargetFlow(f.r, f.t) }, cutTargetReset)
 	}
 	return nil
 }
 
-// azOutage takes the AZ out of DNS and cuts the live flows through its
-// interfaces: with deny_action reset at once (RSTs), with drop silently
-// (forwarding stops; the next peer to send after the AZ is back gets an
-// RST: the node no longer knows the flow).
+// azOutage takes the AZ's interfaces of the endpoints in scope out of DNS
+// and cuts the live flows through them: with deny_action reset at once
+// (RSTs), with drop silently (forwarding stops; the next peer to send
+// after the AZ is back gets an RST: the node no longer knows the flow).
 func (s *Server) azOutage(ft *fault) func() {
 	az := ft.spec.Scope.AZ
-	s.SetAZDNS(az, true)
+	s.syncOutagesLocked()
 	in := func(f *flow) bool { return f.r.az == az && ft.onRoute(f.r) }
 	mode := cutSilent
 	if s.top.Load().cfg.DenyAction == config.DenyReset {
@@ -227,11 +252,30 @@ func (s *Server) azOutage(ft *fault) func() {
 	}
 	silenced := s.cutFlows(ft, in, mode)
 	return func() {
-		s.SetAZDNS(az, false)
+		s.syncOutagesLocked() // ft ended: what other outages cover stays out
 		for _, f := range silenced {
 			f.Expire()
 		}
 	}
+}
+
+// dnsOutages are the endpoint interfaces the active az_outage faults of
+// fs take out of DNS: those of each endpoint with a route in the fault's
+// AZ that its scope covers (endpoint, service, node, listener, target
+// group: a name has no port, so one listener out takes the interface out).
+func dnsOutages(top *topology, fs []*fault) []dns.Outage {
+	var outs []dns.Outage
+	for _, ft := range fs {
+		if ft.spec.Kind != config.FaultAZOutage || ft.state != FaultActive {
+			continue
+		}
+		for _, r := range top.routes {
+			if r.az == ft.spec.Scope.AZ && ft.onRoute(r) {
+				outs = append(outs, dns.Outage{Endpoint: r.endpointID, AZ: r.az})
+			}
+		}
+	}
+	return outs
 }
 
 // cutMode is what cutFlows does to a live flow.

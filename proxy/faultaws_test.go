@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,17 +179,24 @@ func TestFaultNodeResetAll(t *testing.T) {
 }
 
 // port_budget shrinks the pool at once: with one port, a second
-// connection while the first lives is a port allocation error.
+// connection while the first lives is a port allocation error. The
+// refused connection is counted as the fault's (GET /v1/faults, the
+// metric), and its failed event names the fault; the one that got a
+// port is not the fault's.
 func TestFaultPortBudget(t *testing.T) {
 	l := newLab(t, false, config.PlacementFirstData)
 	l.echoTarget("10.20", false)
 	l.start()
+	evs := l.streamEvents()
 	f := newFault(config.FaultPortBudget, config.FaultScope{TargetGroup: "tg"})
-	f.Budget = 1
+	f.ID, f.Budget = "ports", 1
 	l.addFault(f)
 	first := l.dial("1.50", "1.10")
 	if err := echo(t, first, "x"); err != nil {
 		t.Fatal(err)
+	}
+	if v := nextEvent(t, evs, conntrack.EventEstablished); v.Fault != "" {
+		t.Fatalf("the flow within the budget names fault %q", v.Fault)
 	}
 	c, err := l.tryDial("1.51", "1.10")
 	if err := resetSeen(c, err); err != nil {
@@ -196,6 +205,15 @@ func TestFaultPortBudget(t *testing.T) {
 	target := netipAP(l.addr("10.20"), 9443).String()
 	if n := l.metric(l.srv.m.portErrors.WithLabelValues(svcID, target)); n != 1 {
 		t.Fatalf("port allocation errors = %v, want 1", n)
+	}
+	if v := nextEvent(t, evs, conntrack.EventFailed); v.Reason != conntrack.ReasonPortAllocation || v.Fault != "ports" {
+		t.Fatalf("failed event %+v, want reason port_allocation naming fault ports", v)
+	}
+	if fi, _ := l.srv.Fault("ports"); fi.Flows != 1 {
+		t.Fatalf("fault counted %d flows, want 1 (the refused connection)", fi.Flows)
+	}
+	if n := l.metric(l.srv.faults.flowsC.WithLabelValues("port_budget")); n != 1 {
+		t.Fatalf("privlink_fault_flows_total{kind=port_budget} = %v, want 1", n)
 	}
 }
 
@@ -274,6 +292,95 @@ func TestFaultAZOutageDNS(t *testing.T) {
 	}
 }
 
+// lookupFunc resolves names through the lab's DNS server, over its sockets.
+func (l *lab) lookupFunc() func(name string) []string {
+	r := l.srv.Resolver()
+	return func(name string) []string {
+		l.t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err := r.LookupHost(ctx, name)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		slices.Sort(got)
+		return got
+	}
+}
+
+// Two outages of one AZ: the AZ stays out of DNS until both ended.
+func TestFaultAZOutageDNSTwoFaults(t *testing.T) {
+	l := dnsLab(t).start()
+	lookup, name := l.lookupFunc(), regionalOf(endpointID)
+	az2Only := []string{l.p + ".2.10"}
+	l.addFault(config.Fault{ID: "first", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1"}, Toxicity: 1})
+	l.addFault(config.Fault{ID: "second", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1", Endpoint: endpointID}, Toxicity: 1})
+	if got := lookup(name); !slices.Equal(got, az2Only) {
+		t.Fatalf("during both outages: %v, want %v", got, az2Only)
+	}
+	if err := l.srv.RemoveFault("first"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(name); !slices.Equal(got, az2Only) {
+		t.Fatalf("with the second outage still active: %v, want %v", got, az2Only)
+	}
+	if err := l.srv.RemoveFault("second"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(name); len(got) != 2 {
+		t.Fatalf("after both outages: %v, want both interfaces", got)
+	}
+}
+
+// otherEndpoint is a second endpoint of the lab's service, on P.1.11 and
+// P.2.11 (an edit for newLab).
+const otherEndpoint = "vpce-0d2222222222222ab"
+
+var withOtherEndpoint = []string{"endpoints:\n", "endpoints:\n  - id: " + otherEndpoint +
+	"\n    service: vpce-svc-03d5ebb7d9579a2b3\n    security_groups: [sg-endpoint]\n" +
+	"    interfaces: [{subnet: subnet-c1, ip: P.1.11}, {subnet: subnet-c2, ip: P.2.11}]\n"}
+
+// An outage scoped to one endpoint takes the AZ out of that endpoint's
+// names only; the other endpoint's names keep both AZs.
+func TestFaultAZOutageDNSScope(t *testing.T) {
+	l := dnsLab(t, withOtherEndpoint...).start()
+	lookup := l.lookupFunc()
+	l.addFault(config.Fault{ID: "one", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1", Endpoint: otherEndpoint}, Toxicity: 1})
+	if got := lookup(regionalOf(otherEndpoint)); !slices.Equal(got, []string{l.p + ".2.11"}) {
+		t.Fatalf("the endpoint in scope answers %v, want %s.2.11 only", got, l.p)
+	}
+	if got := lookup(regionalOf(endpointID)); len(got) != 2 {
+		t.Fatalf("the endpoint out of scope answers %v, want both interfaces", got)
+	}
+	if err := l.srv.RemoveFault("one"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(regionalOf(otherEndpoint)); len(got) != 2 {
+		t.Fatalf("after the outage: %v, want both interfaces", got)
+	}
+}
+
+// An endpoint a reload adds during an outage of its service's AZ answers
+// without that AZ.
+func TestFaultAZOutageDNSReload(t *testing.T) {
+	l := dnsLab(t).start()
+	lookup := l.lookupFunc()
+	l.addFault(config.Fault{ID: "svc", Kind: config.FaultAZOutage, Scope: config.FaultScope{AZ: "use1-az1", Service: svcID}, Toxicity: 1})
+	next := dnsLab(t, withOtherEndpoint...)
+	cfg, err := config.Parse("reload.yaml", []byte(strings.ReplaceAll(next.yaml, next.p+".", l.p+".")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []string{endpointID, otherEndpoint} {
+		if got := lookup(regionalOf(ep)); len(got) != 1 || !strings.HasSuffix(got[0], ".2.10") && !strings.HasSuffix(got[0], ".2.11") {
+			t.Fatalf("%s after the reload: %v, want its az2 interface only", ep, got)
+		}
+	}
+}
+
 // The node of an AZ in an outage sends no health checks; they resume
 // when the AZ is back.
 func TestFaultAZOutageStopsHealthChecks(t *testing.T) {
@@ -296,4 +403,99 @@ func TestFaultAZOutageStopsHealthChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return a.locals.Load() > before }, "health checks to resume")
+}
+
+// crossZone turns on cross-zone load balancing in the lab (an edit).
+var crossZone = []string{"listeners:", "cross_zone: true\n      listeners:"}
+
+// With cross-zone load balancing a target fault scoped by AZ takes the
+// targets in that AZ, whatever interface the flow came in on: a
+// target_reset of use1-az2 resets the live flows az1's interface sent to
+// az2's target and refuses the new ones; flows to az1's target go on.
+func TestFaultTargetResetAZCrossZone(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, crossZone...)
+	a, b := l.echoTarget("10.20", false), l.echoTarget("11.20", false)
+	l.start()
+	live := map[netip.AddrPort]*net.TCPConn{}
+	for i := range 20 {
+		c := l.dial(fmt.Sprintf("1.%d", 50+i), "1.10")
+		if err := echo(t, c, "x"); err != nil {
+			t.Fatal(err)
+		}
+		live[addrPort(c.LocalAddr())] = c
+	}
+	if a.flows.Load() == 0 || b.flows.Load() == 0 {
+		t.Fatalf("flows %d to az1's target, %d to az2's: want both used", a.flows.Load(), b.flows.Load())
+	}
+	toB := map[netip.AddrPort]bool{}
+	for _, v := range l.srv.table.Snapshot(conntrack.Filter{}, nil) {
+		toB[v.Client] = v.Target == b.addr
+	}
+	fi := l.addFault(newFault(config.FaultTargetReset, config.FaultScope{AZ: "use1-az2", TargetGroup: "tg"}))
+	for client, c := range live {
+		if toB[client] {
+			if err := resetSeen(c, nil); err != nil {
+				t.Fatalf("live flow to az2's target: %v", err)
+			}
+		} else if err := echo(t, c, "y"); err != nil {
+			t.Fatalf("live flow to az1's target: %v", err)
+		}
+	}
+	before, refused := b.flows.Load(), 0
+	for i := range 20 {
+		c, err := l.tryDial(fmt.Sprintf("1.%d", 100+i), "1.10")
+		if err == nil {
+			err = echo(t, c, "z")
+		}
+		switch {
+		case err == nil:
+		case isConnReset(err):
+			refused++
+		default:
+			t.Fatalf("new flow %d: %v", i, err)
+		}
+	}
+	if refused == 0 || b.flows.Load() != before {
+		t.Fatalf("%d new flows refused, az2's target got %d more: want some refused, none through", refused, b.flows.Load()-before)
+	}
+	if fi, _ = l.srv.Fault(fi.ID); fi.Flows != uint64(int(before)+refused) {
+		t.Fatalf("fault counted %d flows, want %d cut + %d refused", fi.Flows, before, refused)
+	}
+}
+
+// With cross-zone load balancing, port_budget scoped by AZ shrinks the
+// pools towards that AZ's targets from every node: az1's node gets one
+// port towards az2's target; its connections to az1's target are not
+// limited. Live explain notes the fault on az1's path.
+func TestFaultPortBudgetAZCrossZone(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData, crossZone...)
+	a, b := l.echoTarget("10.20", false), l.echoTarget("11.20", false)
+	l.start()
+	f := newFault(config.FaultPortBudget, config.FaultScope{AZ: "use1-az2", TargetGroup: "tg"})
+	f.Budget = 1
+	fi := l.addFault(f)
+	r := liveExplain(t, l.admin(), l.addr("1.50").String())
+	if p := r.Paths[0]; p.AZ != "use1-az1" || !strings.Contains(strings.Join(p.Notes, "\n"), "fault port_budget-1 (port_budget)") {
+		t.Fatalf("az1's path does not note the fault:\n%s", reportText(r))
+	}
+	refused := 0
+	for i := range 30 { // each connection stays open: its port stays taken
+		c, err := l.tryDial(fmt.Sprintf("1.%d", 50+i), "1.10")
+		if err == nil {
+			err = echo(t, c, "x")
+		}
+		switch {
+		case err == nil:
+		case isConnReset(err):
+			refused++
+		default:
+			t.Fatalf("flow %d: %v", i, err)
+		}
+	}
+	if b.flows.Load() != 1 || refused == 0 || a.flows.Load() != int64(29-refused) {
+		t.Fatalf("az2's target got %d flows, az1's %d, %d refused: want 1 to az2, the others of az2 refused", b.flows.Load(), a.flows.Load(), refused)
+	}
+	if fi, _ = l.srv.Fault(fi.ID); fi.Flows != uint64(refused) {
+		t.Fatalf("fault counted %d flows, want %d", fi.Flows, refused)
+	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/privlink/privlink/acl"
 	"github.com/privlink/privlink/config"
@@ -11,7 +12,8 @@ import (
 // ExplainFaults weighs faults in an explain report (SPEC §11): an
 // az_outage of a path's AZ blocks the path, a target_blackhole or
 // target_reset blocks its target (the path when it blocks every target),
-// and every other fault in scope is a note on the path. A fault with a
+// a port_budget is a note on the paths towards the targets it covers, and
+// every other fault in scope is a note on the path. A fault with a
 // toxicity below 1 blocks only some flows: it is a note. The verdict is
 // recomputed. Live explains pass the active faults; offline explains the
 // configuration's (those with start_after start later, as their note says).
@@ -56,6 +58,8 @@ func explainFault(r *acl.Report, p *acl.PathReport, f *config.Fault) {
 		p.Allowed = p.Allowed && !blocks
 	case config.FaultTargetBlackhole, config.FaultTargetReset:
 		explainTargetFault(p, f, name, when, blocks)
+	case config.FaultPortBudget:
+		explainBudgetFault(p, f, name, when)
 	default:
 		p.Notes = append(p.Notes, fmt.Sprintf("%s applies to %s of the flows on this path%s", name, share(f), when))
 	}
@@ -87,6 +91,24 @@ func explainTargetFault(p *acl.PathReport, f *config.Fault, name, when string, b
 	}
 }
 
+// explainBudgetFault notes a port_budget fault on a path towards targets
+// it covers: the node's pools towards them hold its budget.
+func explainBudgetFault(p *acl.PathReport, f *config.Fault, name, when string) {
+	var in []string
+	for _, t := range p.Targets {
+		if t.Check == "traffic" && targetInScope(&t, f) {
+			in = append(in, t.Target)
+		}
+	}
+	switch {
+	case len(in) > 0:
+		p.Notes = append(p.Notes, fmt.Sprintf("%s: the node's port pool towards %s holds %d ports%s (connections beyond: port allocation errors)",
+			name, strings.Join(in, ", "), f.Budget, when))
+	case len(p.Targets) == 0: // targets not known: the scope says the path
+		p.Notes = append(p.Notes, fmt.Sprintf("%s: the node's port pools towards the targets in scope hold %d ports%s", name, f.Budget, when))
+	}
+}
+
 func share(f *config.Fault) string {
 	if f.Toxicity >= 1 {
 		return "all"
@@ -108,7 +130,7 @@ func pathInScope(r *acl.Report, p *acl.PathReport, f *config.Fault) bool {
 }
 
 func isTargetKind(k config.FaultKind) bool {
-	return k == config.FaultTargetBlackhole || k == config.FaultTargetReset
+	return k == config.FaultTargetBlackhole || k == config.FaultTargetReset || k == config.FaultPortBudget
 }
 
 // targetInScope reports whether a target fault's scope names the target.

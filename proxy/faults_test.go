@@ -3,8 +3,10 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +103,13 @@ func TestAddFaultErrorsNameTheField(t *testing.T) {
 	_, err := l.srv.AddFault(f)
 	if !errors.Is(err, ErrInvalidFault) || !strings.Contains(err.Error(), "latency: is required for latency") {
 		t.Fatalf("AddFault without latency: %v", err)
+	}
+	// A pool is shared by every flow to its target: it shrinks for all or
+	// none, so a chance per flow has no meaning for port_budget.
+	f = newFault(config.FaultPortBudget, config.FaultScope{TargetGroup: "tg"})
+	f.Budget, f.Toxicity = 10, 0.5
+	if _, err = l.srv.AddFault(f); !errors.Is(err, ErrInvalidFault) || !strings.Contains(err.Error(), "toxicity: does not apply to port_budget") {
+		t.Fatalf("AddFault of port_budget with toxicity 0.5: %v", err)
 	}
 }
 
@@ -243,5 +252,63 @@ func TestFaultsFollowReload(t *testing.T) {
 	}
 	if after, _ := l.srv.Fault("keep"); !after.StartedAt.Equal(*before.StartedAt) {
 		t.Fatalf("the unchanged fault restarted: %v, then %v", before.StartedAt, after.StartedAt)
+	}
+}
+
+// scrapeMetrics reads the lab's /metrics as its text lines.
+func (l *lab) scrapeMetrics() []string {
+	l.t.Helper()
+	resp, err := http.Get(l.admin() + "/metrics")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		l.t.Fatalf("GET /metrics: %d, %v", resp.StatusCode, err)
+	}
+	return strings.Split(string(body), "\n")
+}
+
+// The fault metrics through the admin API's /metrics: faults active by
+// kind (a pending fault is not), and the flows each kind affected.
+func TestFaultMetricsServed(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.echoTarget("10.20", false)
+	l.echoTarget("11.20", false)
+	l.start()
+	l.addFault(config.Fault{ID: "refuse", Kind: config.FaultTargetReset, Scope: config.FaultScope{Target: netipAP(l.addr("10.20"), 9443)}, Toxicity: 1})
+	l.addFault(config.Fault{ID: "slow", Kind: config.FaultLatency, Latency: config.Duration(time.Millisecond), Scope: config.FaultScope{AZ: "use1-az2"}, Toxicity: 1})
+	l.addFault(config.Fault{ID: "later", Kind: config.FaultSlicer, Size: 1, StartAfter: config.Duration(time.Hour), Toxicity: 1})
+	for _, client := range []string{"1.50", "1.51"} {
+		if err := resetSeen(l.tryDial(client, "1.10")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.echoes("2.50", "2.10"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`privlink_faults_active{kind="target_reset"} 1`,
+		`privlink_faults_active{kind="latency"} 1`,
+		`privlink_fault_flows_total{kind="target_reset"} 2`,
+		`privlink_fault_flows_total{kind="latency"} 1`,
+	}
+	lines := l.scrapeMetrics()
+	for _, w := range want {
+		if !slices.Contains(lines, w) {
+			t.Errorf("/metrics lacks %s", w)
+		}
+	}
+	for _, line := range lines {
+		if strings.Contains(line, `kind="slicer"`) && !strings.HasSuffix(line, " 0") {
+			t.Errorf("/metrics counts the pending slicer: %s", line)
+		}
+	}
+	if err := l.srv.RemoveFault("refuse"); err != nil {
+		t.Fatal(err)
+	}
+	if lines = l.scrapeMetrics(); !slices.Contains(lines, `privlink_faults_active{kind="target_reset"} 0`) {
+		t.Errorf("privlink_faults_active{kind=target_reset} after the removal, want 0:\n%s", strings.Join(lines, "\n"))
 	}
 }

@@ -71,6 +71,7 @@ func (s *Server) reloadDNS(old, top *topology) {
 		return
 	}
 	d.Update(top.names)
+	s.syncOutages() // the endpoints an outage covers may have changed
 	if oc.Upstream != nc.Upstream {
 		if err := d.SetUpstream(nc.Upstream); err != nil {
 			s.log.Error("dns.upstream not changed", zap.Error(err))
@@ -103,11 +104,20 @@ func (s *Server) Resolver() *net.Resolver {
 	}}
 }
 
-// SetAZDNS takes the endpoint interfaces in an AZ (an AZ ID) out of the
-// regional and private DNS answers, or puts them back: the hook of an AZ
-// outage. Without a DNS server it does nothing.
-func (s *Server) SetAZDNS(az string, down bool) {
+// syncOutagesLocked gives the DNS server the endpoint interfaces the
+// active az_outage faults take out of its answers, computed afresh from
+// all of them: a fault that ends leaves out what another still covers.
+// Called with the fault registry locked; without a DNS server it does
+// nothing.
+func (s *Server) syncOutagesLocked() {
 	if d := s.dnsServer(); d != nil {
-		d.SetAZDown(az, down)
+		d.SetOutages(dnsOutages(s.top.Load(), s.faults.list))
 	}
+}
+
+// syncOutages is syncOutagesLocked for a new generation's routes.
+func (s *Server) syncOutages() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.syncOutagesLocked()
 }

@@ -157,7 +157,7 @@ func TestResolverWithDNSOff(t *testing.T) {
 	if l.srv.DNSAddr() != (netip.AddrPort{}) {
 		t.Fatalf("DNSAddr %s with DNS off", l.srv.DNSAddr())
 	}
-	l.srv.SetAZDNS("use1-az1", true) // no server: nothing to do, no panic
+	l.addFault(newFault(config.FaultAZOutage, config.FaultScope{AZ: "use1-az1"})) // no DNS server: nothing to do, no panic
 }
 
 // The metric is on the server's registry (served at /metrics).

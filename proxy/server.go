@@ -357,7 +357,7 @@ func (s *Server) pool(r *route, t *target) (*conntrack.Pool, error) {
 	}
 	budget := tg.PortBudget
 	if fs := s.faults.active.Load(); fs != nil {
-		budget = faultBudget(*fs, r, t, budget)
+		budget, _ = faultBudget(*fs, r, t, budget)
 	}
 	return s.ports.Pool(r.node, t.addr, budget, tg.PortReuseDelay.D())
 }

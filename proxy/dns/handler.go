@@ -85,13 +85,13 @@ func fail(req *mdns.Msg, rcode int) *mdns.Msg {
 }
 
 // records are the A records of r, named as the question asked (case kept),
-// without the interfaces of AZs that are down (unless all are).
+// without the interfaces that are out (SetOutages; unless all are).
 func (s *Server) records(qname string, r *Record, ttl uint32) []mdns.RR {
 	down := *s.down.Load()
 	rrs := make([]mdns.RR, 0, len(r.Addrs))
 	for pass := 0; pass < 2 && len(rrs) == 0; pass++ {
 		for i, a := range r.Addrs {
-			if pass == 0 && r.Kind != Zonal && down[r.AZs[i]] {
+			if pass == 0 && r.Kind != Zonal && down[Outage{r.Endpoint, r.AZs[i]}] {
 				continue
 			}
 			rrs = append(rrs, aRecord(qname, a, ttl))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
 	"sync"
@@ -45,7 +44,7 @@ type Server struct {
 	m    *metrics
 
 	zone atomic.Pointer[Zone]
-	down atomic.Pointer[map[string]bool] // AZ IDs whose interfaces are out of answers
+	down atomic.Pointer[map[Outage]bool] // interfaces out of answers (SetOutages)
 	up   atomic.Pointer[upstream]
 	fwd  chan struct{} // one token per forwarded query in flight
 
@@ -85,7 +84,7 @@ func New(z *Zone, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), fwd: make(chan struct{}, opts.MaxForwards)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.zone.Store(z)
-	s.down.Store(&map[string]bool{})
+	s.down.Store(&map[Outage]bool{})
 	if err := s.SetUpstream(opts.Upstream); err != nil {
 		return nil, err
 	}
@@ -183,24 +182,23 @@ func (s *Server) Update(z *Zone) {
 // Zone is the zone being answered.
 func (s *Server) Zone() *Zone { return s.zone.Load() }
 
-// SetAZDown takes the interfaces in an AZ (an AZ ID) out of the regional
-// and private answers, or puts them back. Zonal names keep answering: the
-// name exists, its address just does not answer. When every interface of
-// a name is down, the answer fails open with all of them, as Route 53
-// answers with every record when all are unhealthy.
-func (s *Server) SetAZDown(az string, down bool) {
-	for {
-		old := s.down.Load()
-		next := maps.Clone(*old)
-		if down {
-			next[az] = true
-		} else {
-			delete(next, az)
-		}
-		if s.down.CompareAndSwap(old, &next) {
-			return
-		}
+// Outage names the interfaces of one endpoint in one AZ (an AZ ID) that
+// are out of DNS answers.
+type Outage struct{ Endpoint, AZ string }
+
+// SetOutages makes outs the whole set of interfaces out of the regional
+// and private answers (nil: none); the caller computes it from every
+// outage in effect, so that two outages of one AZ keep it out until both
+// ended. Zonal names keep answering: the name exists, its address just
+// does not answer. When every interface of a name is out, the answer
+// fails open with all of them, as Route 53 answers with every record when
+// all are unhealthy.
+func (s *Server) SetOutages(outs []Outage) {
+	down := make(map[Outage]bool, len(outs))
+	for _, o := range outs {
+		down[o] = true
 	}
+	s.down.Store(&down)
 }
 
 // Resolver returns a resolver that asks this server (see NewResolver).

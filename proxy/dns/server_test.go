@@ -228,29 +228,35 @@ func TestTCPFallbackOnLargeAnswer(t *testing.T) {
 	}
 }
 
-// The AZ-outage hook: a down AZ leaves the regional and private answers;
-// its zonal name still answers; with every AZ down the answer fails open.
-func TestSetAZDown(t *testing.T) {
+// The AZ-outage hook: an endpoint's interfaces in an AZ that is out leave
+// its regional and private answers; its zonal name still answers; with
+// every AZ out the answer fails open; another endpoint's outage, or the
+// same AZ for another endpoint, changes nothing.
+func TestSetOutages(t *testing.T) {
 	s, _ := startServer(t, testConfig(t), Options{})
 	ask := func(n string) []string { return addrs(query(t, s.Addr(), "udp", n, mdns.TypeA)) }
-	s.SetAZDown("use1-az1", true)
+	const ep, other = "vpce-0c1308d7312217abc", "vpce-0222222222222222b"
+	s.SetOutages([]Outage{{other, "use1-az1"}, {other, "use1-az2"}})
+	if got := ask(name(regionalName)); len(got) != 2 {
+		t.Fatalf("regional with another endpoint's outages: %v, want both", got)
+	}
+	s.SetOutages([]Outage{{ep, "use1-az1"}})
 	if got := ask(name(regionalName)); !slices.Equal(got, []string{"127.53.202.10"}) {
-		t.Fatalf("regional with az1 down: %v", got)
+		t.Fatalf("regional with az1 out: %v", got)
 	}
 	if got := ask("api.partner.example"); !slices.Equal(got, []string{"127.53.202.10"}) {
-		t.Fatalf("private with az1 down: %v", got)
+		t.Fatalf("private with az1 out: %v", got)
 	}
 	if got := ask(name(zonalName1a)); !slices.Equal(got, []string{"127.53.201.10"}) {
-		t.Fatalf("zonal of az1 while down: %v", got)
+		t.Fatalf("zonal of az1 while out: %v", got)
 	}
-	s.SetAZDown("use1-az2", true)
+	s.SetOutages([]Outage{{ep, "use1-az1"}, {ep, "use1-az2"}})
 	if got := ask(name(regionalName)); len(got) != 2 {
-		t.Fatalf("every AZ down: %v, want both (fail open)", got)
+		t.Fatalf("every AZ out: %v, want both (fail open)", got)
 	}
-	s.SetAZDown("use1-az1", false)
-	s.SetAZDown("use1-az2", false)
+	s.SetOutages(nil)
 	if got := ask(name(regionalName)); len(got) != 2 {
-		t.Fatalf("back up: %v", got)
+		t.Fatalf("back: %v", got)
 	}
 }
 

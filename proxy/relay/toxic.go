@@ -36,7 +36,8 @@ type Toxic struct {
 	ResetBytes int64
 	ResetAfter time.Duration
 	// Hold stops forwarding: nothing is read; HoldClose closes the flow
-	// that long after the toxic applies (0: held until the peers close).
+	// that long after the toxic applies (0: never), or when a peer closes
+	// (its FIN or RST) before.
 	Hold      bool
 	HoldClose time.Duration
 	// CloseDelay delays passing on the end of the stream (slow_close).
@@ -114,6 +115,7 @@ func (d *dir) pumpToxic() {
 	}
 	x := d.toxic()
 	if x.t.Hold {
+		x.heldPeerClosed()
 		return
 	}
 	for moved := x.w; ; {

@@ -1,5 +1,7 @@
 package relay
 
+import "golang.org/x/sys/unix"
+
 // A flow's toxics: set up when it starts (or when Hold reaches it), their
 // own timers, and their end with the flow.
 
@@ -60,6 +62,24 @@ func (x *toxicDir) fire() {
 		return
 	}
 	x.d.pump()
+}
+
+// heldPeerClosed closes a flow a timeout toxic holds once a peer sent its
+// FIN or an RST (behind bytes it does not read), as the timeout's end
+// would: the toxic holds a flow until a peer closes, not beyond. A flow
+// Hold silenced (an AZ outage) does not notice.
+func (x *toxicDir) heldPeerClosed() {
+	d := x.d
+	if !d.f.Toxics.held && d.src.readable && d.src.ends && peerClosed(d.src.fd) {
+		d.f.abort(ErrToxic, false)
+	}
+}
+
+// peerClosed reports whether the peer of a TCP socket sent its FIN or an
+// RST, whatever is queued before it: the socket left ESTABLISHED.
+func peerClosed(fd int) bool {
+	ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	return err == nil && (ti.State == unix.BPF_TCP_CLOSE_WAIT || ti.State == unix.BPF_TCP_CLOSE)
 }
 
 // Hold stops forwarding the flow without a word to either peer (an AZ
