@@ -42,8 +42,9 @@ type Policy struct {
 type Statement struct {
 	Sid    string
 	Effect Effect
-	// Principal is the Principal or NotPrincipal element; nil when the
-	// statement has neither (it then applies to every principal).
+	// Principal is the Principal or NotPrincipal element, which an
+	// endpoint policy's statements must have (Parse refuses a statement
+	// without); nil in a Policy built by hand means every principal.
 	Principal *Principal
 	// Action and Resource are Action/NotAction and Resource/NotResource.
 	Action, Resource List
@@ -230,8 +231,11 @@ func (p *parser) statement(n *node, path string) Statement {
 	p.exactlyOne(n, path, "Effect", "")
 	p.exactlyOne(n, path, "Action", "NotAction")
 	p.exactlyOne(n, path, "Resource", "NotResource")
-	if n.get("Principal") != nil && n.get("NotPrincipal") != nil {
+	switch hasP, hasNot := n.get("Principal") != nil, n.get("NotPrincipal") != nil; {
+	case hasP && hasNot:
 		p.errorf(n, path, "give either Principal or NotPrincipal, not both")
+	case !hasP && !hasNot:
+		p.errorf(n, path+".Principal", `is required: an endpoint policy must contain a Principal element (AWS); write Principal: "*" and name principals with the aws:PrincipalArn condition key`)
 	}
 	return st
 }
