@@ -1,10 +1,12 @@
 package iampolicy
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -110,6 +112,11 @@ func (es Errors) Error() string {
 	return strings.Join(s, "; ")
 }
 
+// MaxChars is the size limit of an endpoint policy: 20,480 characters,
+// white space included (AWS, vpc-endpoints-access.html). A policy
+// written as YAML is measured as compact JSON, the document AWS would get.
+const MaxChars = 20480
+
 // Parse reads a policy written as JSON (text starting with '{') or YAML and
 // validates it. The error is an Errors with every problem found.
 func Parse(data []byte) (*Policy, error) {
@@ -117,7 +124,11 @@ func Parse(data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, Errors{{Msg: err.Error()}}
 	}
-	return decode(root)
+	size := -1
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		size = utf8.RuneCount(data)
+	}
+	return decode(root, size)
 }
 
 // ParseNode reads a policy written as YAML inside another YAML document
@@ -127,7 +138,7 @@ func ParseNode(y *yaml.Node) (*Policy, error) {
 	if err != nil {
 		return nil, Errors{{Line: y.Line, Msg: err.Error()}}
 	}
-	return decode(root)
+	return decode(root, -1)
 }
 
 // FullAccess is AWS's default endpoint policy: Allow * on * for *.
@@ -145,8 +156,17 @@ func (p *parser) errorf(n *node, path, format string, args ...any) {
 	p.errs = append(p.errs, Error{Line: n.line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func decode(root *node) (*Policy, error) {
+// decode validates the document root of size characters (-1: measure it
+// as compact JSON).
+func decode(root *node, size int) (*Policy, error) {
 	p := &parser{}
+	as := ""
+	if size < 0 {
+		size, as = jsonChars(root), " as JSON"
+	}
+	if size > MaxChars {
+		p.errorf(root, "", "the policy is %d characters%s, more than an endpoint policy's %d (AWS)", size, as, MaxChars)
+	}
 	pol := p.policy(root)
 	if len(p.errs) > 0 {
 		return nil, p.errs

@@ -1,8 +1,11 @@
 package iampolicy
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -128,6 +131,42 @@ func TestParseNode(t *testing.T) {
 	var es Errors
 	if e, ok := err.(Errors); !ok || len(e) != 1 {
 		t.Fatalf("error %T %v, want one Errors entry", err, es)
+	}
+}
+
+// TestParseSize: an endpoint policy has at most 20,480 characters, white
+// space included; a YAML policy counts as its compact JSON.
+func TestParseSize(t *testing.T) {
+	base := policies["classic"]
+	pad := func(n int) string { return strings.Replace(base, "{", "{"+strings.Repeat(" ", n), 1) }
+	if _, err := Parse([]byte(pad(MaxChars - len(base)))); err != nil {
+		t.Fatalf("a policy of %d characters: %v", MaxChars, err)
+	}
+	_, err := Parse([]byte(pad(MaxChars - len(base) + 1)))
+	want := "line 1: the policy is 20481 characters, more than an endpoint policy's 20480 (AWS)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	long := "Statement:\n  - {Effect: Allow, Principal: '*', Action: s3:GetObject, Resource: 'arn:aws:s3:::b/" + strings.Repeat("é", MaxChars) + "'}\n"
+	if _, err := Parse([]byte(long)); err == nil || !strings.Contains(err.Error(), "characters as JSON, more than an endpoint policy's 20480 (AWS)") {
+		t.Fatalf("a long YAML policy: %v", err)
+	}
+}
+
+// TestJSONChars: a document's size is that of its compact JSON.
+func TestJSONChars(t *testing.T) {
+	for name, doc := range policies {
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		root, err := parseTree([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := jsonChars(root), utf8.RuneCount(b.Bytes()); got != want {
+			t.Errorf("%s: %d characters, compact JSON has %d", name, got, want)
+		}
 	}
 }
 
