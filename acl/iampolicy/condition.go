@@ -183,6 +183,7 @@ func (p *parser) conditions(n *node, path string) []Condition {
 			c := Condition{Operator: name, Key: key, op: op, set: set, ifExists: ifExists, key: strings.ToLower(key)}
 			c.Values = p.strs(block.vals[j], bp+"."+key, noCheck)
 			p.conditionValues(block.vals[j], bp+"."+key, &c)
+			p.systemIDKey(block.vals[j], bp+"."+key, &c)
 			out = append(out, c)
 		}
 	}
@@ -219,6 +220,34 @@ func (p *parser) conditionValues(n *node, path string, c *Condition) {
 			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
 				p.errorf(n, path, "%q is not base64", v)
 			}
+		}
+	}
+}
+
+// systemIDKeys are the global condition keys whose values are identifiers
+// AWS generates (lower case). AWS refuses an endpoint policy that uses
+// wildcards or numeric operators with them (vpc-endpoints-access.html,
+// "Considerations", naming aws:PrincipalAccount and aws:SourceVpc).
+var systemIDKeys = map[string]bool{
+	"aws:principalaccount": true, "aws:principalorgid": true, "aws:resourceaccount": true,
+	"aws:resourceorgid": true, "aws:sourceaccount": true, "aws:sourceorgid": true,
+	"aws:sourcevpc": true, "aws:sourcevpce": true, "aws:vpceaccount": true, "aws:vpceorgid": true,
+}
+
+// systemIDKey refuses what AWS refuses on a system-generated identifier:
+// a numeric operator, or a value with a wildcard (* or ?).
+func (p *parser) systemIDKey(n *node, path string, c *Condition) {
+	if !systemIDKeys[c.key] {
+		return
+	}
+	if c.op.kind == valNumber {
+		p.errorf(n, path, "%s holds a system-generated identifier: numeric operators cannot be used with it in an endpoint policy (AWS); use StringEquals", c.Key)
+		return
+	}
+	for _, v := range c.Values {
+		if strings.ContainsAny(v, "*?") {
+			p.errorf(n, path, "%s holds a system-generated identifier: wildcards (* or ?) cannot be used with it in an endpoint policy (AWS), got %q; list the exact values with StringEquals", c.Key, v)
+			return
 		}
 	}
 }

@@ -15,6 +15,14 @@
 //     the request does not carry (positive operators fail, negated ones
 //     hold).
 //
+// Parse also applies AWS's rules for endpoint policies
+// (vpc-endpoints-access.html): every statement has a Principal, the policy
+// has at most MaxChars characters, and keys holding system-generated
+// identifiers (aws:PrincipalAccount, aws:SourceVpc, ...) take neither
+// wildcards nor numeric operators. What an account principal means depends
+// on the Kind: the root user only for a gateway endpoint, the whole account
+// for an interface endpoint.
+//
 // Parse reports every problem with its place in the document (the
 // statement path, and the line when the text has lines). Evaluate decides
 // a Request and names the statement that decided; its Result lists every

@@ -5,17 +5,23 @@ import (
 	"strings"
 )
 
-// Kind is the kind of policy, which decides what an account principal means.
+// Kind is the kind of policy, which decides what an account principal
+// (111122223333 or arn:aws:iam::111122223333:root) means.
 type Kind uint8
 
 const (
-	// EndpointPolicy: a VPC endpoint policy, where an account principal
-	// (111122223333 or arn:aws:iam::111122223333:root) means that
-	// account's root user only (FACTS.md).
-	EndpointPolicy Kind = iota
+	// GatewayEndpointPolicy: the policy of a gateway endpoint, where an
+	// account principal means that account's root user only, not its
+	// users and roles (AWS, vpc-endpoints-access.html, "Principals for
+	// gateway endpoints": name principals with aws:PrincipalArn instead).
+	GatewayEndpointPolicy Kind = iota
 	// ResourcePolicy: a resource-based policy (a bucket policy), where an
 	// account principal means every principal of the account.
 	ResourcePolicy
+	// InterfaceEndpointPolicy: the policy of an interface endpoint, where
+	// an account principal means every principal of the account, as in a
+	// resource-based policy.
+	InterfaceEndpointPolicy
 )
 
 // Context holds a request's condition keys; keys are case-insensitive
@@ -190,7 +196,7 @@ func (p *Principal) listed(principal string, k Kind) bool {
 		if a == principal || a == role {
 			return true
 		}
-		if k == ResourcePolicy && strings.HasSuffix(a, ":root") && AccountOf(a) == acct && acct != "" {
+		if k != GatewayEndpointPolicy && strings.HasSuffix(a, ":root") && AccountOf(a) == acct && acct != "" {
 			return true
 		}
 	}

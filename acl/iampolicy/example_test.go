@@ -21,7 +21,7 @@ func ExamplePolicy_Evaluate() {
 		panic(err)
 	}
 	for _, action := range []string{"s3:PutObject", "s3:ListAllMyBuckets"} {
-		res := p.Evaluate(&iampolicy.Request{Action: action, Resource: "arn:aws:s3:::my-bucket/test.txt"}, iampolicy.EndpointPolicy)
+		res := p.Evaluate(&iampolicy.Request{Action: action, Resource: "arn:aws:s3:::my-bucket/test.txt"}, iampolicy.GatewayEndpointPolicy)
 		fmt.Printf("%s: %s by statement %d\n", action, res.Decision, res.Statement)
 		fmt.Printf("  %s\n", res.Statements[0].Reason)
 	}

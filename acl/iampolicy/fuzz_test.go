@@ -13,8 +13,8 @@ func FuzzPolicyParse(f *testing.F) {
 	for _, p := range policies {
 		f.Add([]byte(p))
 	}
-	f.Add([]byte("Statement:\n  Effect: Deny\n  Action: '*'\n  NotResource: arn:aws:s3:::b\n"))
-	f.Add([]byte(`{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"ForAllValues:NumericLessThanIfExists":{"k":[1,2.5]}}}}`))
+	f.Add([]byte("Statement:\n  Effect: Deny\n  Principal: '*'\n  Action: '*'\n  NotResource: arn:aws:s3:::b\n"))
+	f.Add([]byte(`{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"ForAllValues:NumericLessThanIfExists":{"k":[1,2.5]}}}}`))
 	reqs := []*Request{
 		{Action: "s3:GetObject", Resource: obj, Context: ctx("aws:SourceVpce=vpce-1a2b3c4d", "aws:VpcSourceIp=10.0.1.5")},
 		{Principal: alice, Action: "s3:ListAllMyBuckets", Resource: "arn:aws:s3:::*", Context: ctx("aws:PrincipalAccount=111122223333")},
@@ -33,12 +33,12 @@ func FuzzPolicyParse(f *testing.F) {
 			t.Fatal("a parsed policy without statements")
 		}
 		for i, st := range p.Statements {
-			if st.Effect != Allow && st.Effect != Deny || len(st.Action.Patterns) == 0 || len(st.Resource.Patterns) == 0 {
+			if st.Effect != Allow && st.Effect != Deny || len(st.Action.Patterns) == 0 || len(st.Resource.Patterns) == 0 || st.Principal == nil {
 				t.Fatalf("statement %d incomplete: %+v", i, st)
 			}
 		}
 		for _, r := range reqs {
-			for _, k := range []Kind{EndpointPolicy, ResourcePolicy} {
+			for _, k := range []Kind{GatewayEndpointPolicy, ResourcePolicy, InterfaceEndpointPolicy} {
 				res := p.Evaluate(r, k)
 				d, i := p.Decide(r, k)
 				if d != res.Decision || i != res.Statement || len(res.Statements) != len(p.Statements) {

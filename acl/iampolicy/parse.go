@@ -1,10 +1,12 @@
 package iampolicy
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -42,8 +44,9 @@ type Policy struct {
 type Statement struct {
 	Sid    string
 	Effect Effect
-	// Principal is the Principal or NotPrincipal element; nil when the
-	// statement has neither (it then applies to every principal).
+	// Principal is the Principal or NotPrincipal element, which an
+	// endpoint policy's statements must have (Parse refuses a statement
+	// without); nil in a Policy built by hand means every principal.
 	Principal *Principal
 	// Action and Resource are Action/NotAction and Resource/NotResource.
 	Action, Resource List
@@ -109,6 +112,11 @@ func (es Errors) Error() string {
 	return strings.Join(s, "; ")
 }
 
+// MaxChars is the size limit of an endpoint policy: 20,480 characters,
+// white space included (AWS, vpc-endpoints-access.html). A policy
+// written as YAML is measured as compact JSON, the document AWS would get.
+const MaxChars = 20480
+
 // Parse reads a policy written as JSON (text starting with '{') or YAML and
 // validates it. The error is an Errors with every problem found.
 func Parse(data []byte) (*Policy, error) {
@@ -116,7 +124,11 @@ func Parse(data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, Errors{{Msg: err.Error()}}
 	}
-	return decode(root)
+	size := -1
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		size = utf8.RuneCount(data)
+	}
+	return decode(root, size)
 }
 
 // ParseNode reads a policy written as YAML inside another YAML document
@@ -126,7 +138,7 @@ func ParseNode(y *yaml.Node) (*Policy, error) {
 	if err != nil {
 		return nil, Errors{{Line: y.Line, Msg: err.Error()}}
 	}
-	return decode(root)
+	return decode(root, -1)
 }
 
 // FullAccess is AWS's default endpoint policy: Allow * on * for *.
@@ -144,8 +156,17 @@ func (p *parser) errorf(n *node, path, format string, args ...any) {
 	p.errs = append(p.errs, Error{Line: n.line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func decode(root *node) (*Policy, error) {
+// decode validates the document root of size characters (-1: measure it
+// as compact JSON).
+func decode(root *node, size int) (*Policy, error) {
 	p := &parser{}
+	as := ""
+	if size < 0 {
+		size, as = jsonChars(root), " as JSON"
+	}
+	if size > MaxChars {
+		p.errorf(root, "", "the policy is %d characters%s, more than an endpoint policy's %d (AWS)", size, as, MaxChars)
+	}
 	pol := p.policy(root)
 	if len(p.errs) > 0 {
 		return nil, p.errs
@@ -230,8 +251,11 @@ func (p *parser) statement(n *node, path string) Statement {
 	p.exactlyOne(n, path, "Effect", "")
 	p.exactlyOne(n, path, "Action", "NotAction")
 	p.exactlyOne(n, path, "Resource", "NotResource")
-	if n.get("Principal") != nil && n.get("NotPrincipal") != nil {
+	switch hasP, hasNot := n.get("Principal") != nil, n.get("NotPrincipal") != nil; {
+	case hasP && hasNot:
 		p.errorf(n, path, "give either Principal or NotPrincipal, not both")
+	case !hasP && !hasNot:
+		p.errorf(n, path+".Principal", `is required: an endpoint policy must contain a Principal element (AWS); write Principal: "*" and name principals with the aws:PrincipalArn condition key`)
 	}
 	return st
 }

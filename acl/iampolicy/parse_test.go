@@ -1,8 +1,11 @@
 package iampolicy
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -11,7 +14,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, doc, want string
 	}{
-		{"bad effect", `{"Statement":[{"Effect":"allow","Action":"s3:*","Resource":"*"}]}`,
+		{"bad effect", `{"Statement":[{"Effect":"allow","Principal":"*","Action":"s3:*","Resource":"*"}]}`,
 			`line 1: Statement[0].Effect: must be "Allow" or "Deny", got "allow"`},
 		{"missing action", "{\"Statement\":[\n{\"Effect\":\"Allow\",\"Resource\":\"*\"}]}",
 			`line 2: Statement[0].Action: is required (or NotAction)`},
@@ -61,6 +64,18 @@ func TestParseErrors(t *testing.T) {
 			`line 3: Statement[0].Action[1]: "GetObject" is not an action: write service:Action, e.g. s3:GetObject (wildcards * and ? allowed)`},
 		{"statement not object", `{"Statement":["Allow"]}`, `line 1: Statement[0]: expected a statement object, got a string`},
 		{"empty", "", `the policy is empty`},
+		{"no principal", "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"s3:*\",\"Resource\":\"*\"},\n{\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\"}]}",
+			`line 2: Statement[1].Principal: is required: an endpoint policy must contain a Principal element (AWS); write Principal: "*" and name principals with the aws:PrincipalArn condition key`},
+		{"no principal yaml", "Statement:\n  - Effect: Allow\n    Action: s3:*\n    Resource: '*'\n",
+			`line 2: Statement[0].Principal: is required`},
+		{"wildcard on PrincipalAccount", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringLike":{"aws:PrincipalAccount":["111122223333","1111*"]}}}}`,
+			`line 1: Statement.Condition.StringLike.aws:PrincipalAccount: aws:PrincipalAccount holds a system-generated identifier: wildcards (* or ?) cannot be used with it in an endpoint policy (AWS), got "1111*"; list the exact values with StringEquals`},
+		{"wildcard on SourceVpc", `{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotLikeIfExists":{"AWS:SourceVpc":"vpc-0?"}}}}`,
+			`Statement.Condition.StringNotLikeIfExists.AWS:SourceVpc: AWS:SourceVpc holds a system-generated identifier: wildcards (* or ?) cannot be used`},
+		{"wildcard on SourceVpce", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"ForAnyValue:StringLike":{"aws:SourceVpce":"vpce-*"}}}}`,
+			`aws:SourceVpce holds a system-generated identifier: wildcards (* or ?) cannot be used`},
+		{"numeric on PrincipalAccount", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"NumericEquals":{"aws:PrincipalAccount":111122223333}}}}`,
+			`line 1: Statement.Condition.NumericEquals.aws:PrincipalAccount: aws:PrincipalAccount holds a system-generated identifier: numeric operators cannot be used with it in an endpoint policy (AWS); use StringEquals`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,13 +118,13 @@ Statement:
 
 func TestParseNode(t *testing.T) {
 	var doc yaml.Node
-	src := "endpoint:\n  policy:\n    Statement:\n      - Effect: Allow\n        Action: s3:GetObject\n        Resource: bucket\n"
+	src := "endpoint:\n  policy:\n    Statement:\n      - Effect: Allow\n        Principal: '*'\n        Action: s3:GetObject\n        Resource: bucket\n"
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
 	pol := doc.Content[0].Content[1].Content[1]
 	_, err := ParseNode(pol)
-	want := `line 6: Statement[0].Resource: "bucket" is not a resource`
+	want := `line 7: Statement[0].Resource: "bucket" is not a resource`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v, want %q", err, want)
 	}
@@ -119,8 +134,62 @@ func TestParseNode(t *testing.T) {
 	}
 }
 
+// TestParseSize: an endpoint policy has at most 20,480 characters, white
+// space included; a YAML policy counts as its compact JSON.
+func TestParseSize(t *testing.T) {
+	base := policies["classic"]
+	pad := func(n int) string { return strings.Replace(base, "{", "{"+strings.Repeat(" ", n), 1) }
+	if _, err := Parse([]byte(pad(MaxChars - len(base)))); err != nil {
+		t.Fatalf("a policy of %d characters: %v", MaxChars, err)
+	}
+	_, err := Parse([]byte(pad(MaxChars - len(base) + 1)))
+	want := "line 1: the policy is 20481 characters, more than an endpoint policy's 20480 (AWS)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	long := "Statement:\n  - {Effect: Allow, Principal: '*', Action: s3:GetObject, Resource: 'arn:aws:s3:::b/" + strings.Repeat("é", MaxChars) + "'}\n"
+	if _, err := Parse([]byte(long)); err == nil || !strings.Contains(err.Error(), "characters as JSON, more than an endpoint policy's 20480 (AWS)") {
+		t.Fatalf("a long YAML policy: %v", err)
+	}
+}
+
+// TestJSONChars: a document's size is that of its compact JSON.
+func TestJSONChars(t *testing.T) {
+	for name, doc := range policies {
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		root, err := parseTree([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := jsonChars(root), utf8.RuneCount(b.Bytes()); got != want {
+			t.Errorf("%s: %d characters, compact JSON has %d", name, got, want)
+		}
+	}
+}
+
+// TestParseSystemIDKeys: wildcards and numeric operators stay allowed on
+// keys that are not system-generated identifiers, and exact values on
+// those that are.
+func TestParseSystemIDKeys(t *testing.T) {
+	for _, c := range []string{
+		`"StringLike":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/app-*"}`,
+		`"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/a*"}`,
+		`"StringEquals":{"aws:PrincipalAccount":"111122223333","aws:SourceVpc":"vpc-1a2b3c4d"}`,
+		`"StringNotEquals":{"aws:SourceVpce":["vpce-1a2b3c4d","vpce-5e6f"]}`,
+		`"NumericLessThan":{"s3:max-keys":"10"}`,
+		`"Null":{"aws:PrincipalAccount":"true"}`,
+	} {
+		if _, err := Parse([]byte(cond(c))); err != nil {
+			t.Errorf("%s: %v", c, err)
+		}
+	}
+}
+
 func TestFullAccess(t *testing.T) {
-	d, i := FullAccess().Decide(&Request{Action: "s3:DeleteBucket", Resource: "arn:aws:s3:::b"}, EndpointPolicy)
+	d, i := FullAccess().Decide(&Request{Action: "s3:DeleteBucket", Resource: "arn:aws:s3:::b"}, GatewayEndpointPolicy)
 	if d != Allowed || i != 0 {
 		t.Fatalf("%s %d", d, i)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -57,7 +58,7 @@ func (n *node) scalar() bool {
 // maxDepth bounds nesting: a policy is never deeper than 5 levels.
 const maxDepth = 32
 
-// maxSize bounds a document (AWS: endpoint policies up to 20,480 characters).
+// maxSize bounds the text parsed; MaxChars is the policy language's limit.
 const maxSize = 1 << 20
 
 // parseTree reads a JSON document (text starting with '{') or a YAML one.
@@ -240,4 +241,32 @@ func scalarKind(y *yaml.Node) nodeKind {
 		return kindNumber
 	}
 	return kindString
+}
+
+// jsonChars is the length in characters of n written as compact JSON.
+func jsonChars(n *node) int {
+	switch n.kind {
+	case kindNull:
+		return len("null")
+	case kindString:
+		return quotedChars(n.text)
+	case kindNumber, kindBool:
+		return utf8.RuneCountInString(n.text)
+	}
+	size := 2 + max(len(n.vals)-1, 0) // brackets and commas
+	for i, v := range n.vals {
+		size += jsonChars(v)
+		if n.kind == kindObject {
+			size += quotedChars(n.keys[i]) + 1 // "key":
+		}
+	}
+	return size
+}
+
+func quotedChars(s string) int {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return utf8.RuneCount(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -50,7 +51,9 @@ func (l *lab) awsCLIAt(aws, addr, src, accessKey string, args ...string) (string
 // through the gateway endpoint, `s3 ls` is denied (the policy allows no
 // ListBuckets), `s3 cp` to my-bucket succeeds and the object is in the
 // backend, `s3 cp` to another bucket is denied, and a client whose subnet
-// has no route to the gateway endpoint gets no connection.
+// has no route to the gateway endpoint gets no connection;
+// `s3api list-objects-v2` is denied (no s3:ListBucket) and a multipart
+// upload is allowed (its parts are s3:PutObject).
 func TestAWSCLI(t *testing.T) {
 	aws := needAWSCLI(t)
 	l := newLab(t, Options{})
@@ -75,6 +78,12 @@ func TestAWSCLI(t *testing.T) {
 		t.Fatalf("object in the backend: %q, %v", got, err)
 	}
 
+	out, err = l.awsCLI(aws, l.app, key, "s3api", "list-objects-v2", "--bucket", "my-bucket")
+	want = `User: arn:aws:iam::111122223333:user/alice is not authorized to perform: s3:ListBucket on resource: "arn:aws:s3:::my-bucket" because no VPC endpoint policy allows the s3:ListBucket action`
+	if err == nil || !strings.Contains(out, "An error occurred (AccessDenied) when calling the ListObjectsV2 operation") || !strings.Contains(out, want) {
+		t.Fatalf("s3api list-objects-v2: err %v, output:\n%s\nwant AccessDenied with:\n%s", err, out, want)
+	}
+
 	out, err = l.awsCLI(aws, l.app, key, "s3", "cp", file, "s3://other-bucket/test.txt")
 	if err == nil || !strings.Contains(out, "(AccessDenied)") || !strings.Contains(out, `on resource: "arn:aws:s3:::other-bucket/test.txt" because no VPC endpoint policy allows the s3:PutObject action`) {
 		t.Fatalf("s3 cp to other-bucket: err %v, output:\n%s", err, out)
@@ -92,6 +101,32 @@ func TestAWSCLI(t *testing.T) {
 	}
 	if n := counterValue(t, l.reg, "privlink_policy_decisions_total", "allow", vpce); n < 1 {
 		t.Fatalf("allow decisions: %v", n)
+	}
+	multipartUpload(t, l, aws, key)
+}
+
+// multipartUpload: `aws s3 cp` of a file above the CLI's 8 MiB
+// multipart_threshold goes as CreateMultipartUpload, two UploadParts and
+// CompleteMultipartUpload, each authorized as s3:PutObject (as in AWS), so
+// the classic policy allows the upload and the object arrives whole.
+func multipartUpload(t *testing.T, l *lab, aws, key string) {
+	t.Helper()
+	data := bytes.Repeat([]byte("0123456789abcdef"), (9<<20)/16+1) // 9 MiB + 16 bytes: parts of 8 MiB and 1 MiB
+	file := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := counterValue(t, l.reg, "privlink_policy_decisions_total", "allow", vpce)
+	out, err := l.awsCLI(aws, l.app, key, "s3", "cp", file, "s3://my-bucket/big.bin")
+	if err != nil || !strings.Contains(out, "upload: ") {
+		t.Fatalf("multipart s3 cp to my-bucket: %v\n%s", err, out)
+	}
+	got, err := l.srv.EmbeddedObject("my-bucket", "big.bin")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("multipart object in the backend: %d bytes (want %d), %v", len(got), len(data), err)
+	}
+	if n := counterValue(t, l.reg, "privlink_policy_decisions_total", "allow", vpce) - before; n != 4 {
+		t.Fatalf("the upload made %v allowed requests, want 4 (create, two parts, complete)", n)
 	}
 }
 

@@ -79,7 +79,7 @@ func (ep *gwEndpoint) decideStrictest(principal string, checks []Check, ctx iamp
 	worst, d, stmt := Check{}, iampolicy.Allowed, -1
 	for _, c := range checks {
 		r := iampolicy.Request{Principal: principal, Action: c.Action, Resource: c.Resource, Context: ctx}
-		cd, i := ep.policy.Decide(&r, iampolicy.EndpointPolicy)
+		cd, i := ep.policy.Decide(&r, ep.kind())
 		if cd == iampolicy.ExplicitDeny || (cd == iampolicy.ImplicitDeny && d == iampolicy.Allowed) {
 			worst, d, stmt = c, cd, i
 		}

@@ -100,7 +100,7 @@ func (s *Server) Explain(q Query) (*Report, error) {
 	}
 	ctx := baseContext(ep, client, r.Principal, snap.cfg.Region, s.opts.Now())
 	r.Context = displayKeys(ctx)
-	res := ep.policy.Evaluate(&iampolicy.Request{Principal: r.Principal, Action: q.Action, Resource: q.Resource, Context: ctx}, iampolicy.EndpointPolicy)
+	res := ep.policy.Evaluate(&iampolicy.Request{Principal: r.Principal, Action: q.Action, Resource: q.Resource, Context: ctx}, ep.kind())
 	r.Policy = &res
 	r.Deciding = "none: no statement allows the request (implicit deny)"
 	if res.Statement >= 0 {

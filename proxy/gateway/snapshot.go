@@ -95,12 +95,22 @@ func (snap *snapshot) tablePath(sv service, ep *gwEndpoint, subnet string) *conn
 	return snap.noRoute[sv][""]
 }
 
+// kind is the kind of ep's policy: an account principal means the
+// account's root user in a gateway endpoint's policy, the whole account in
+// an interface endpoint's (AWS, vpc-endpoints-access.html).
+func (ep *gwEndpoint) kind() iampolicy.Kind {
+	if ep.iface {
+		return iampolicy.InterfaceEndpointPolicy
+	}
+	return iampolicy.GatewayEndpointPolicy
+}
+
 // decide evaluates every check of a request: the first that is not
 // allowed denies it.
 func (ep *gwEndpoint) decide(principal string, checks []Check, ctx iampolicy.Context) (Check, iampolicy.Decision, int) {
 	for _, c := range checks {
 		r := iampolicy.Request{Principal: principal, Action: c.Action, Resource: c.Resource, Context: ctx}
-		if d, i := ep.policy.Decide(&r, iampolicy.EndpointPolicy); d != iampolicy.Allowed {
+		if d, i := ep.policy.Decide(&r, ep.kind()); d != iampolicy.Allowed {
 			return c, d, i
 		}
 	}
