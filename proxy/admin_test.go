@@ -3,7 +3,9 @@ package proxy
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,35 @@ func TestRegisterAppliesFileValidation(t *testing.T) {
 	code, body := post(t, url+"/v1/target-groups/tg/register", fmt.Sprintf(`{"targets":[{"ip":"%s"}]}`, l.addr("11.30")))
 	if code != 200 || !strings.Contains(body, `"az": "use1-az2"`) {
 		t.Fatalf("register with the AZ from the subnet: %d %s", code, body)
+	}
+}
+
+// Runtime registration refuses the DNS server (TCP beside UDP) and the S3
+// and DynamoDB gateway fronts, naming the field and the key.
+func TestRegisterRefusesOwnServers(t *testing.T) {
+	l, url := adminLab(t, `dns: {listen: "off"}`, `dns: {listen: "P.0.53:8053", upstream: "off"}
+s3: {listen: "P.20.1:9000"}
+dynamodb: {listen: "P.20.2:8000", backend: "http://127.0.0.1:1"}`)
+	for _, tc := range []struct{ name, ap, want string }{
+		{"DNS server", l.addr("0.53").String() + ":8053", "is privlink's own DNS server (dns.listen " + l.addr("0.53").String() + ":8053)"},
+		{"S3 endpoint", l.addr("20.1").String() + ":9000", "is privlink's own S3 endpoint (s3.listen " + l.addr("20.1").String() + ":9000)"},
+		{"DynamoDB endpoint", l.addr("20.2").String() + ":8000", "is privlink's own DynamoDB endpoint (dynamodb.listen " + l.addr("20.2").String() + ":8000)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ap := netip.MustParseAddrPort(tc.ap)
+			code, body := post(t, url+"/v1/target-groups/tg/register", fmt.Sprintf(`{"targets":[{"ip":"%s","port":%d,"az":"use1-az1"}]}`, ap.Addr(), ap.Port()))
+			if want := "targets[0]: " + tc.ap + " " + tc.want; code != 400 || !strings.Contains(body, want) {
+				t.Errorf("%d %s\nwant 400 containing %q", code, body, want)
+			}
+			c, err := net.DialTimeout("tcp", tc.ap, time.Second)
+			if err != nil {
+				t.Fatalf("the %s does not listen on TCP %s: %v", tc.name, tc.ap, err)
+			}
+			c.Close()
+		})
+	}
+	if n := len(l.srv.Targets()); n != 2 {
+		t.Fatalf("%d targets after refused registrations, want 2", n)
 	}
 }
 
