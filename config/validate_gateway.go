@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// gateways validates SPEC §14 — the S3 endpoint, route tables, gateway
+// gateways validates the gateway-endpoint keys — the S3 endpoint, route tables, gateway
 // endpoints and the interface endpoints' gateway-only keys — and resolves
 // route-table associations both ways: a route to a gateway endpoint
 // associates its table with the endpoint, and an endpoint's route_tables

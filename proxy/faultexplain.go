@@ -8,7 +8,7 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// ExplainFaults weighs faults in an explain report (SPEC §11): an
+// ExplainFaults weighs faults in an explain report: an
 // az_outage of a path's AZ blocks the path, a target_blackhole or
 // target_reset blocks its target (the path when it blocks every target),
 // and every other fault in scope is a note on the path. A fault with a

@@ -41,7 +41,7 @@ type flow struct {
 	pool *conntrack.Pool     // the node's port pool towards the target
 }
 
-// serve runs the pipeline of SPEC §4 for one accepted connection, up to
+// serve runs the pipeline (endpoint state, rules, target choice, dial) for one accepted connection, up to
 // handing the two sockets to the relay engine.
 func (f *flow) serve(client *socket) {
 	r := f.r
@@ -156,9 +156,9 @@ func (f *flow) denyAction(client *socket) {
 const maxPortTries = 4
 
 // connect takes a source port from the pool of (node, target), checks the
-// provider-side rules for it and dials the target from node:port (SPEC §4
-// steps 4–6) without waiting: the flow's loop goes on with established
-// once the target accepts. On failure the client is answered. From here
+// provider-side rules for it and dials the target from node:port without
+// waiting: the flow's loop goes on with established once the target
+// accepts. On failure the client is answered. From here
 // on the flow is registered with its target: terminations (endpoint
 // rejected, target unhealthy or drained) and a reload's NACLs reach it
 // while its target is dialled too.
@@ -199,7 +199,7 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 	f.await(client, target, try, t0)
 }
 
-// providerAllows checks the provider-side rules (SPEC §4 step 5) for a
+// providerAllows checks the provider-side rules for a
 // connection from node:port, on every try: each port the kernel is asked
 // for is one the rules allow. A denial answers the client.
 func (f *flow) providerAllows(client *socket, port uint16) bool {

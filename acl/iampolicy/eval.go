@@ -11,7 +11,7 @@ type Kind uint8
 const (
 	// EndpointPolicy: a VPC endpoint policy, where an account principal
 	// (111122223333 or arn:aws:iam::111122223333:root) means that
-	// account's root user only (FACTS.md).
+	// account's root user only (as AWS documents for endpoint policies).
 	EndpointPolicy Kind = iota
 	// ResourcePolicy: a resource-based policy (a bucket policy), where an
 	// account principal means every principal of the account.
