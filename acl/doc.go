@@ -1,7 +1,8 @@
 // Package acl is privlink's rule semantics: AWS security groups (stateful,
 // allow-only, the union of every group on an interface) and network ACLs
 // (stateless, numbered, first match, implicit deny) evaluated hop by hop along
-// the PrivateLink path of SPEC §4 steps 2, 3 and 5, and on the way from a
+// the PrivateLink path (the consumer's rules to the endpoint, the
+// load balancer's, the provider's to the target), and on the way from a
 // client to the S3 endpoint of gateway endpoints (GatewayPath: the route
 // table, the client's SG egress with prefix lists, its subnet's NACL).
 //

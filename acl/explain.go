@@ -11,7 +11,7 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// Port ranges Explain assumes when a port is unknown (FACTS.md).
+// Port ranges Explain assumes when a port is unknown.
 const (
 	LinuxEphemeralFrom, LinuxEphemeralTo uint16 = 32768, 60999 // a Linux client's source ports
 	NLBPortFrom, NLBPortTo               uint16 = 1024, 65535  // the NLB node's ports towards targets
@@ -48,8 +48,8 @@ type Report struct {
 	Live        bool   `json:"live"`
 	ClientPorts string `json:"client_ports"`
 	NodePorts   string `json:"node_ports"`
-	// EndpointState is hop endpoint_state (SPEC §4 step 1): every path is
-	// denied unless the endpoint is available.
+	// EndpointState is hop endpoint_state, checked before every rule:
+	// every path is denied unless the endpoint is available.
 	EndpointState HopReport    `json:"endpoint_state"`
 	Paths         []PathReport `json:"paths"`
 	Suggestions   []string     `json:"suggestions"`

@@ -8,7 +8,7 @@ import (
 )
 
 // GatewayPath is the way from a client to the S3 (or DynamoDB) endpoint
-// through a gateway endpoint (SPEC §14): the route table of the client's
+// through a gateway endpoint: the route table of the client's
 // subnet must route the service's prefix list to a gateway endpoint, the
 // client's security groups must allow the service's address out (a CIDR or
 // the prefix list), and its subnet's network ACL must allow the request out

@@ -45,7 +45,7 @@ var hopNames = [numHops]string{
 	HopRouteTable:               "route_table",
 }
 
-// HopEndpointState is SPEC §4 step 1, before every rule: the endpoint must
+// HopEndpointState is checked first, before every rule: the endpoint must
 // be available (not pendingAcceptance or rejected). It is not a rule hop —
 // Check never records it — but explain reports it first on every path and
 // the data path counts its denials under this name.

@@ -15,7 +15,7 @@ const (
 	denyAll  = "{rule: 100, protocol: all, cidr: 0.0.0.0/0, action: deny}"
 )
 
-// TestMatrix checks each FACTS.md statement through Consumer/Provider Check
+// TestMatrix checks each documented AWS rule behaviour through Consumer/Provider Check
 // and through Explain.
 func TestMatrix(t *testing.T) {
 	epACL := ", network_acl: acl-ep"

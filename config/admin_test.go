@@ -66,8 +66,8 @@ func TestAdminCoversHostnames(t *testing.T) {
 		{"example.com:9480", "127.0.0.1:9480", false},
 		{"garbage", "127.0.0.1:9480", false},
 	} {
-		if got := adminCovers(tc.listen, netip.MustParseAddrPort(tc.to)); got != tc.want {
-			t.Errorf("adminCovers(%q, %s) = %v, want %v", tc.listen, tc.to, got, tc.want)
+		if got := listenCovers(tc.listen, netip.MustParseAddrPort(tc.to)); got != tc.want {
+			t.Errorf("listenCovers(%q, %s) = %v, want %v", tc.listen, tc.to, got, tc.want)
 		}
 	}
 }

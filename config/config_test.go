@@ -60,7 +60,7 @@ func TestValidConfigs(t *testing.T) {
 	}
 }
 
-// TestDefaultsAreAWS checks that omitted keys get FACTS.md's values.
+// TestDefaultsAreAWS checks that omitted keys get AWS's default values.
 func TestDefaultsAreAWS(t *testing.T) {
 	c, err := Load("testdata/valid/minimal.yaml")
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// DNS configures privlink's DNS server (SPEC §10): the names of every
+// DNS configures privlink's DNS server (docs/dns.md): the names of every
 // endpoint, answered the way the VPC's resolver answers them in AWS.
 type DNS struct {
 	// Listen is host:port for UDP and TCP, or "off" to disable the server.
@@ -22,7 +22,7 @@ type DNS struct {
 	TTL Duration `yaml:"ttl"`
 }
 
-// DNS defaults (SPEC §10). The endpoint records' TTL is AWS's.
+// DNS defaults. The endpoint records' TTL is AWS's.
 const (
 	DefaultDNSListen   = "127.0.0.1:8053"
 	DefaultDNSUpstream = UpstreamSystem
@@ -63,7 +63,8 @@ func (v VPC) PrivateDNS() bool { return v.EnableDNSSupport && v.EnableDNSHostnam
 // Verification is the state of an endpoint service's private DNS name.
 type Verification string
 
-// Verification states (FACTS.md "DNS"); only a verified name can be enabled.
+// Verification states of a private DNS name, as AWS reports them
+// (pendingVerification, verified, failed); only a verified name can be enabled.
 const (
 	Verified            Verification = "verified"
 	PendingVerification Verification = "pendingVerification"

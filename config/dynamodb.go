@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// DynamoDB gateway endpoints (SPEC §14): the regional DynamoDB endpoint a
+// DynamoDB gateway endpoints (docs/gateway-endpoints.md): the regional DynamoDB endpoint a
 // subnet reaches through its gateway endpoint. privlink embeds no
 // DynamoDB: allowed requests go to a DynamoDB-compatible server (DynamoDB
 // Local, LocalStack) by URL.

@@ -2,7 +2,7 @@ package config
 
 import "fmt"
 
-// Endpoint states (FACTS.md, endpoint service lifecycle; AWS's wire values).
+// Endpoint states of an endpoint connection, as AWS's API spells them.
 const (
 	EndpointPendingAcceptance = "pendingAcceptance"
 	EndpointAvailable         = "available"

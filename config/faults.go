@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Fault is one failure privlink injects (SPEC §11): declared under faults:
+// Fault is one failure privlink injects (docs/faults.md): declared under faults:
 // in the topology, or added at run time (POST /v1/faults, privlink fault
 // add, proxy.Server.AddFault). YAML entries and JSON bodies have the same
 // shape; the kind's parameters are top-level keys.

@@ -42,7 +42,7 @@ func TestFaultsDecodeWithDefaults(t *testing.T) {
 	}
 }
 
-// The JSON body of POST /v1/faults has the YAML entry's shape (SPEC §11).
+// The JSON body of POST /v1/faults has the YAML entry's shape.
 func TestFaultJSONShape(t *testing.T) {
 	c, err := Parse("f.yaml", []byte(faultsBase))
 	if err != nil {

@@ -15,8 +15,7 @@ import (
 	"github.com/privlink/privlink/acl/iampolicy"
 )
 
-// Gateway endpoints and endpoint policies (SPEC §14, FACTS.md "Gateway
-// endpoints and endpoint policies"): the regional S3 endpoint, route
+// Gateway endpoints and endpoint policies (docs/gateway-endpoints.md): the regional S3 endpoint, route
 // tables with routes to a gateway endpoint, endpoint policies and the
 // access keys that name principals.
 

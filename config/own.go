@@ -7,8 +7,10 @@ import (
 )
 
 // OwnListener names the privlink socket a connection to ap would reach —
-// an endpoint listener, the admin API or a built-in target server — or
-// returns "" when ap is none of them. A target there would turn privlink
+// an endpoint listener, the admin API, the DNS server (dns.listen, TCP as
+// well as UDP), the S3 or DynamoDB gateway front (s3.listen,
+// dynamodb.listen) or a built-in target server — or returns "" when ap is
+// none of them. A target there would turn privlink
 // into a relay to itself (a loop, or a way into its admin API), so the
 // validator and runtime registration refuse it; a built-in server is a
 // target only when declared with builtin.
@@ -19,8 +21,18 @@ func (c *Config) OwnListener(ap netip.AddrPort) string {
 			return what
 		}
 	}
-	if c.Admin.Enabled() && adminCovers(c.Admin.Listen, ap) {
-		return fmt.Sprintf("admin API (admin.listen %s)", c.Admin.Listen)
+	for _, l := range []struct {
+		on           bool
+		listen, what string
+	}{
+		{c.Admin.Enabled(), c.Admin.Listen, "admin API (admin.listen %s)"},
+		{c.DNS.Enabled(), c.DNS.Listen, "DNS server (dns.listen %s)"},
+		{c.S3.Enabled(), c.S3.Listen, "S3 endpoint (s3.listen %s)"},
+		{c.DynamoDB.Enabled(), c.DynamoDB.Listen, "DynamoDB endpoint (dynamodb.listen %s)"},
+	} {
+		if l.on && listenCovers(l.listen, ap) {
+			return fmt.Sprintf(l.what, l.listen)
+		}
 	}
 	for i, s := range c.Services {
 		for j, tg := range s.TargetGroups {
@@ -60,9 +72,9 @@ func (c *Config) endpointListener(i int, ap netip.AddrPort) string {
 	return ""
 }
 
-// adminCovers reports whether the admin API listening on listen (host:port,
+// listenCovers reports whether a socket listening on listen (host:port,
 // the host an IP, "localhost" or empty) accepts connections to ap.
-func adminCovers(listen string, ap netip.AddrPort) bool {
+func listenCovers(listen string, ap netip.AddrPort) bool {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return false

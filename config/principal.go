@@ -7,7 +7,7 @@ const iamPrefix = "arn:aws:iam::"
 
 // PrincipalAllowed reports whether an endpoint created by principal may
 // connect to a service that allows the principals in allowed, as AWS
-// decides it (FACTS.md, endpoint service lifecycle): "*" allows everyone,
+// decides it as AWS does for an endpoint service: "*" allows everyone,
 // arn:aws:iam::ACCOUNT:root allows the account and every principal in it
 // (its users and roles), user/NAME and role/NAME allow only that principal.
 func PrincipalAllowed(allowed []string, principal string) bool {

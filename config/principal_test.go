@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// TestPrincipalAllowed checks AWS's semantics (FACTS.md, endpoint service
-// lifecycle): an account's root allows every principal of the account;
+// TestPrincipalAllowed checks AWS's semantics for an endpoint
+// service's allowed principals: an account's root allows every principal of the account;
 // user/NAME and role/NAME allow only that principal; * allows all.
 func TestPrincipalAllowed(t *testing.T) {
 	const (

@@ -258,7 +258,8 @@ type Endpoint struct {
 	ID        string `yaml:"id"`
 	Service   string `yaml:"service"`
 	Principal string `yaml:"principal"`
-	// Type, RouteTables, Policy and VpcID: gateway endpoints (SPEC §14).
+	// Type, RouteTables, Policy and VpcID: gateway endpoints
+	// (docs/gateway-endpoints.md).
 	Type        EndpointType `yaml:"type"`
 	RouteTables []string     `yaml:"route_tables"`
 	Policy      Policy       `yaml:"policy"`

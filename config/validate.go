@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// validator checks a decoded Config against SPEC §3, resolving derived
+// validator checks a decoded Config (docs/configuration.md), resolving derived
 // values (target ports and AZs, principals) on the way.
 type validator struct {
 	c     *Config

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// dns checks the keys of SPEC §10: the DNS server, the AZ names in
-// endpoint names, the services' private DNS names and the endpoints that
-// enable them (AWS's CreateVpcEndpoint errors, FACTS.md "DNS").
+// dns checks the DNS keys: the DNS server, the AZ names in endpoint
+// names, the services' private DNS names and the endpoints that enable
+// them (with AWS's CreateVpcEndpoint errors).
 func (v *validator) dns() {
 	v.dnsServer()
 	v.azNames()

@@ -191,7 +191,7 @@ func hasListener(c *Config, s *FaultScope) bool {
 	})
 }
 
-// faults checks faults: (SPEC §11) and fills in missing IDs.
+// faults checks faults: and fills in missing IDs.
 func (v *validator) faults() {
 	ids := map[string]string{}
 	for i := range v.c.Faults {

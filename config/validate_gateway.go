@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// gateways validates SPEC §14 — the S3 endpoint, route tables, gateway
+// gateways validates the gateway-endpoint keys — the S3 endpoint, route tables, gateway
 // endpoints and the interface endpoints' gateway-only keys — and resolves
 // route-table associations both ways: a route to a gateway endpoint
 // associates its table with the endpoint, and an endpoint's route_tables
@@ -52,7 +52,7 @@ func isAWSService(name string) bool {
 	return strings.HasPrefix(name, "com.amazonaws.") && !strings.HasPrefix(name, "com.amazonaws.vpce.")
 }
 
-// interfaceGatewayKeys checks an interface endpoint's keys of SPEC §14: an
+// interfaceGatewayKeys checks an interface endpoint's gateway-related keys: an
 // S3 interface endpoint takes a policy (it reports true for one); the
 // endpoint of an NLB's endpoint service takes none.
 func (v *validator) interfaceGatewayKeys(path string, e *Endpoint) bool {

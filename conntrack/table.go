@@ -121,7 +121,7 @@ type View struct {
 // the dial (refused, reset, timeout, unreachable, error) or before it
 // (port_allocation, no_target).
 //
-// Fault is the ID of the fault that affected the connection (SPEC §11);
+// Fault is the ID of the fault that affected the connection;
 // a forwarded connection a fault affected carries a Cause with only it.
 type Cause struct {
 	Hop, Rule, Reason string

@@ -6,7 +6,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// Metric returns the value of the instance's metric name (SPEC §6, e.g.
+// Metric returns the value of the instance's metric name (one of the README's, e.g.
 // privlink_new_flows_total) summed over the series whose labels include
 // labels (nil: every series): a counter's or gauge's value, a histogram's
 // or summary's sample count. A vector shows no series until its first

@@ -10,7 +10,7 @@ import (
 
 // A rejected endpoint can be accepted again: it becomes available, carries
 // traffic and the Accept notification goes out. AWS does not document it
-// either way (FACTS.md); privlink keeps it possible.
+// either way; privlink keeps it possible.
 func TestAcceptRejectedEndpoint(t *testing.T) {
 	wh := newWebhook(t)
 	l := newLab(t, false, config.PlacementFirstData,

@@ -16,9 +16,11 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// Handler returns the admin API (SPEC §5) of the server. State-changing
-// requests must come from its own origin with JSON (sameOrigin); a path
-// asked with a method it has no route for answers 405 with Allow.
+// Handler returns the admin API of the server. Requests must be addressed
+// to an IP address, localhost or admin.listen's host (knownHost: no DNS
+// rebinding); state-changing requests must come from its own origin with
+// JSON (sameOrigin); a path asked with a method it has no route for
+// answers 405 with Allow.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
@@ -54,7 +56,7 @@ func (s *Server) Handler() http.Handler {
 	s.faultRoutes(mux)
 	s.dashboardRoutes(mux)
 	mux.HandleFunc("/", fallback(mux))
-	return sameOrigin(mux)
+	return knownHost(sameOrigin(mux), func() string { return s.top.Load().cfg.Admin.Listen })
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -3,9 +3,12 @@ package proxy
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -22,9 +25,13 @@ func send(t *testing.T, method, url, body string, headers ...string) (*http.Resp
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req) // an event stream answered 200 never ends
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +54,15 @@ func adminLab(t *testing.T, edits ...string) (*lab, string) {
 // sends them cross-site (an HTML form, a no-cors fetch, a page on another
 // port of the same host) are refused before they act; curl-style JSON
 // requests and same-origin ones pass. The forged request is the one from
-// the issue: registering the admin API itself as a target.
+// the issue: registering the admin API itself as a target. A DNS-rebinding
+// page (evil.example resolving to the admin API: Origin and Host agree) is
+// refused by its Host, for reads too; probes and metrics take any Host.
 func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 	l, url := adminLab(t)
 	register := url + "/v1/target-groups/tg/register"
 	self := fmt.Sprintf(`{"targets":[{"ip":"%s","port":%d}]}`, l.addr("66.1"), addrOf(l.srv.adminAddr).Port())
 	host := strings.TrimPrefix(url, "http://")
+	port := fmt.Sprint(addrOf(l.srv.adminAddr).Port())
 	tests := []struct {
 		name    string
 		method  string
@@ -78,7 +88,18 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 			[]string{"Content-Type", "application/json; charset=utf-8", "Origin", "http://" + host, "Sec-Fetch-Site", "same-origin"}, 400, "is privlink's own admin API"},
 		{"curl -X POST without a body", "POST", url + "/v1/endpoints/" + endpointID + "/accept", "", nil, 409, "is available"},
 		{"curl -X POST with the JSON type", "POST", url + "/v1/endpoints/" + endpointID + "/accept", "", []string{"Content-Type", "application/json"}, 409, "is available"},
-		{"GET needs no check", "GET", url + "/v1/targets", "", []string{"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"}, 200, `"state"`},
+		{"GET needs no origin check", "GET", url + "/v1/targets", "", []string{"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"}, 200, `"state"`},
+		{"DNS rebinding: JSON POST", "POST", register, self,
+			[]string{"Content-Type", "application/json", "Host", "evil.example:" + port, "Origin", "http://evil.example:" + port, "Sec-Fetch-Site", "same-origin"}, 403, "Host evil.example:" + port + " refused"},
+		{"DNS rebinding: read", "GET", url + "/v1/connections", "", []string{"Host", "evil.example:" + port}, 403, "DNS rebinding protection"},
+		{"DNS rebinding: event stream", "GET", url + "/v1/connections/stream", "", []string{"Host", "evil.example:" + port}, 403, "DNS rebinding protection"},
+		{"DNS rebinding: dashboard", "GET", url + "/", "", []string{"Host", "evil.example:" + port}, 403, "DNS rebinding protection"},
+		{"localhost", "POST", url + "/v1/endpoints/" + endpointID + "/accept", "",
+			[]string{"Host", "localhost:" + port, "Origin", "http://localhost:" + port, "Sec-Fetch-Site", "same-origin"}, 409, "is available"},
+		{"dashboard at localhost", "GET", url + "/", "", []string{"Host", "LocalHost:" + port}, 200, "<html"},
+		{"IPv6 literal", "GET", url + "/v1/targets", "", []string{"Host", "[::1]:" + port}, 200, `"state"`},
+		{"probe by any name", "GET", url + "/readyz", "", []string{"Host", "privlink.internal:" + port}, 200, "ready"},
+		{"metrics by any name", "GET", url + "/metrics", "", []string{"Host", "privlink.internal"}, 200, "privlink_"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,6 +151,35 @@ func TestRegisterAppliesFileValidation(t *testing.T) {
 	code, body := post(t, url+"/v1/target-groups/tg/register", fmt.Sprintf(`{"targets":[{"ip":"%s"}]}`, l.addr("11.30")))
 	if code != 200 || !strings.Contains(body, `"az": "use1-az2"`) {
 		t.Fatalf("register with the AZ from the subnet: %d %s", code, body)
+	}
+}
+
+// Runtime registration refuses the DNS server (TCP beside UDP) and the S3
+// and DynamoDB gateway fronts, naming the field and the key.
+func TestRegisterRefusesOwnServers(t *testing.T) {
+	l, url := adminLab(t, `dns: {listen: "off"}`, `dns: {listen: "P.0.53:8053", upstream: "off"}
+s3: {listen: "P.20.1:9000"}
+dynamodb: {listen: "P.20.2:8000", backend: "http://127.0.0.1:1"}`)
+	for _, tc := range []struct{ name, ap, want string }{
+		{"DNS server", l.addr("0.53").String() + ":8053", "is privlink's own DNS server (dns.listen " + l.addr("0.53").String() + ":8053)"},
+		{"S3 endpoint", l.addr("20.1").String() + ":9000", "is privlink's own S3 endpoint (s3.listen " + l.addr("20.1").String() + ":9000)"},
+		{"DynamoDB endpoint", l.addr("20.2").String() + ":8000", "is privlink's own DynamoDB endpoint (dynamodb.listen " + l.addr("20.2").String() + ":8000)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ap := netip.MustParseAddrPort(tc.ap)
+			code, body := post(t, url+"/v1/target-groups/tg/register", fmt.Sprintf(`{"targets":[{"ip":"%s","port":%d,"az":"use1-az1"}]}`, ap.Addr(), ap.Port()))
+			if want := "targets[0]: " + tc.ap + " " + tc.want; code != 400 || !strings.Contains(body, want) {
+				t.Errorf("%d %s\nwant 400 containing %q", code, body, want)
+			}
+			c, err := net.DialTimeout("tcp", tc.ap, time.Second)
+			if err != nil {
+				t.Fatalf("the %s does not listen on TCP %s: %v", tc.name, tc.ap, err)
+			}
+			c.Close()
+		})
+	}
+	if n := len(l.srv.Targets()); n != 2 {
+		t.Fatalf("%d targets after refused registrations, want 2", n)
 	}
 }
 
@@ -243,6 +293,32 @@ func TestAdminBeyondLoopbackWarns(t *testing.T) {
 		n := logs.FilterMessageSnippet("admin API listens beyond loopback").Len()
 		if (n == 1) != tc.warn {
 			t.Errorf("admin on %s: %d warnings, want warning %v", tc.listen, n, tc.warn)
+		}
+	}
+}
+
+// The Host names the admin API answers to: IP literals, localhost and
+// admin.listen's own host.
+func TestHostAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		host, listen string
+		want         bool
+	}{
+		{"127.0.0.1:9480", "127.0.0.1:9480", true},
+		{"10.1.2.3", "0.0.0.0:9480", true},
+		{"[::1]:9480", "[::1]:9480", true},
+		{"localhost:9480", "127.0.0.1:9480", true},
+		{"localhost.:9480", "127.0.0.1:9480", true},
+		{"", "127.0.0.1:9480", true},
+		{"privlink.internal:9480", "privlink.internal:9480", true},
+		{"PRIVLINK.internal", "privlink.internal:9480", true},
+		{"privlink.internal:9480", "127.0.0.1:9480", false},
+		{"evil.example:9480", ":9480", false},
+		{"localhost.evil.example:9480", "127.0.0.1:9480", false},
+		{"127.0.0.1.evil.example", "127.0.0.1:9480", false},
+	} {
+		if got := hostAllowed(tc.host, tc.listen); got != tc.want {
+			t.Errorf("hostAllowed(%q, %q) = %v, want %v", tc.host, tc.listen, got, tc.want)
 		}
 	}
 }

@@ -3,10 +3,52 @@ package proxy
 import (
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
+
+// openPaths answer whatever name the request addresses privlink by: probes
+// and scrapers (a load balancer, Prometheus) may use a DNS name, and these
+// paths neither change nor reveal the topology's state.
+var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// knownHost refuses requests addressed to a name privlink does not answer
+// to, so that a web page cannot read or drive the admin API through DNS
+// rebinding (evil.example resolving to 127.0.0.1: the browser then treats
+// the API as evil.example's own origin). The Host must be an IP literal,
+// localhost, or the host of listen (admin.listen); GET and HEAD of
+// /healthz, /readyz and /metrics take any Host. Refusals are 403.
+func knownHost(next http.Handler, listen func() string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		open := openPaths[r.URL.Path] && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+		if !open && !hostAllowed(r.Host, listen()) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("Host %s refused: the admin API answers only requests addressed to an IP address, localhost or admin.listen's host (DNS rebinding protection); use http://127.0.0.1:PORT or http://localhost:PORT", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether host (a Host header, port optional) is an IP
+// literal, localhost or listen's host. An empty Host (HTTP/1.0) is allowed:
+// browsers always send one.
+func hostAllowed(host, listen string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ".")
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	lh, _, err := net.SplitHostPort(listen)
+	return err == nil && lh != "" && strings.EqualFold(host, strings.TrimSuffix(lh, "."))
+}
 
 // sameOrigin refuses state-changing requests (every method but GET, HEAD
 // and OPTIONS) that a web page of another origin could have sent, so that

@@ -6,7 +6,7 @@ import (
 	"github.com/privlink/privlink/proxy/dashboard"
 )
 
-// dashboardRoutes adds the dashboard (SPEC §13) to the admin API: the page
+// dashboardRoutes adds the dashboard (docs/dashboard.md) to the admin API: the page
 // at GET /, its scripts and style under /dashboard/, the topology it draws
 // and the live frames it shows. The page acts through the same JSON
 // endpoints as scripts, behind the same same-origin guard. The hub

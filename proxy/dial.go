@@ -12,7 +12,7 @@ import (
 	"github.com/privlink/privlink/conntrack"
 )
 
-// The dial stage of a flow (SPEC §4 steps 4–6): from its registration
+// The dial stage of a flow (port, provider rules, connect): from its registration
 // with the target it picked to the target's accept, or to the client's RST.
 
 // maxPortTries bounds the ports tried when the kernel refuses one (another
@@ -20,8 +20,8 @@ import (
 const maxPortTries = 4
 
 // connect takes a source port from the pool of (node, target), checks the
-// provider-side rules for it and dials the target from node:port (SPEC §4
-// steps 4–6) without waiting: the flow's loop goes on with established
+// provider-side rules for it and dials the target from node:port without
+// waiting: the flow's loop goes on with established
 // once the target accepts. On failure the client is answered. From here
 // on the flow is registered with its target: terminations (endpoint
 // rejected, target unhealthy or drained) and a reload's NACLs reach it
@@ -95,7 +95,8 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 	f.await(client, target, try, t0)
 }
 
-// providerAllows checks the provider-side rules (SPEC §4 step 5) for a
+// providerAllows checks the provider-side rules (the NLB's and the
+// target's security groups and subnet NACLs) for a
 // connection from node:port, on every try: each port the kernel is asked
 // for is one the rules allow. A denial answers the client.
 func (f *flow) providerAllows(client *socket, port uint16) bool {

@@ -11,7 +11,7 @@
 // compiled once and read through an atomic pointer, so a connection keeps
 // the snapshot it started with.
 //
-// Faults (SPEC §11, faults*.go) are injected failures: AWS-shaped ones the
+// Faults (docs/faults.md, faults*.go) are injected failures: AWS-shaped ones the
 // pipeline consults at accept, dial and start (an AZ outage, a black-holed
 // or refusing target, a node resetting its flows, a smaller port budget, an
 // idle-timeout override) and stream toxics the relay applies to the flows

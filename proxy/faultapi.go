@@ -14,7 +14,7 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// faultRoutes adds the fault endpoints of the admin API (SPEC §11).
+// faultRoutes adds the fault endpoints of the admin API (docs/faults.md).
 func (s *Server) faultRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/faults", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())

@@ -15,7 +15,7 @@ import (
 	"github.com/privlink/privlink/proxy/dns"
 )
 
-// What each fault does where the pipeline consults it (SPEC §11). Every
+// What each fault does where the pipeline consults it (docs/faults.md). Every
 // hook here runs only while some fault is active (faultRegistry.active).
 
 // hopFault is the hop of a connection a fault refused (connection events).
@@ -23,7 +23,7 @@ const hopFault = "fault"
 
 func (r *faultRegistry) initMetrics(reg prometheus.Registerer) {
 	r.activeG = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "privlink", Name: "faults_active",
-		Help: "Faults active now, by kind (SPEC §11)."}, []string{"kind"})
+		Help: "Faults active now, by kind."}, []string{"kind"})
 	r.flowsC = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "fault_flows_total",
 		Help: "Flows a fault affected, by kind."}, []string{"kind"})
 	reg.MustRegister(r.activeG, r.flowsC)

@@ -9,7 +9,7 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// ExplainFaults weighs faults in an explain report (SPEC §11): an
+// ExplainFaults weighs faults in an explain report: an
 // az_outage of a path's AZ blocks the path, a target_blackhole or
 // target_reset blocks its target (the path when it blocks every target),
 // a port_budget is a note on the paths towards the targets it covers, and

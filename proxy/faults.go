@@ -14,7 +14,7 @@ import (
 	"github.com/privlink/privlink/config"
 )
 
-// Faults (SPEC §11): the registry of declared and added faults, their
+// Faults: the registry of declared and added faults, their
 // schedule, and the snapshot of the active ones the data path consults.
 // With no fault active the snapshot is nil: a flow pays one atomic load.
 

@@ -22,7 +22,7 @@ const spreadConns = 1000
 
 // One client host's connections, from ports the kernel chooses at
 // connect() (even ports on Linux), spread over 2, 3 and 4 targets, each
-// within ±25% of an even share (FACTS.md: a hash whose low bits follow the
+// within ±25% of an even share (a hash whose low bits follow the
 // port sends one host to one target).
 func TestFlowHashSpreadsOneHost(t *testing.T) {
 	if testing.Short() {

@@ -11,7 +11,7 @@ import (
 	"github.com/privlink/privlink/proxy/gateway"
 )
 
-// The S3 and DynamoDB front of gateway endpoints (SPEC §14) runs beside the
+// The S3 and DynamoDB front of gateway endpoints runs beside the
 // data plane: its own listeners on s3.listen and dynamodb.listen, the
 // server's connection table, flow logs, metrics registry and deny_action
 // hold limits.

@@ -66,8 +66,8 @@ func (s *Server) endpointFor(ep *config.Endpoint, svc *config.Service) (e *endpo
 }
 
 // Accept moves an endpoint from pendingAcceptance, or from rejected, to
-// available. Accepting a rejected endpoint again is undocumented in AWS
-// (FACTS.md); privlink allows it.
+// available. Accepting a rejected endpoint again is undocumented in AWS;
+// privlink allows it.
 func (s *Server) Accept(id string) error {
 	e := s.lookupEndpoint(id)
 	if e == nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/privlink/privlink/conntrack"
 )
 
-// metrics are the data plane's Prometheus collectors (SPEC §6). Label
+// metrics are the data plane's Prometheus collectors (README, "Admin API and metrics"). Label
 // children are resolved once per compiled topology, so the per-connection
 // cost is a few atomic adds; no label ever carries a client address.
 type metrics struct {

@@ -17,7 +17,7 @@ import (
 // errDNSOff is what the resolver of a server without DNS answers.
 var errDNSOff = errors.New("privlink: the DNS server is off (dns.listen)")
 
-// startDNS opens the DNS server of the configuration (SPEC §10).
+// startDNS opens the DNS server of the configuration.
 func (s *Server) startDNS(top *topology) error {
 	cfg := top.cfg
 	if !cfg.DNS.Enabled() {

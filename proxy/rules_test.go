@@ -84,7 +84,7 @@ func (rc rulesCase) yaml(p string) string {
 	return strings.ReplaceAll(y, "P.", p+".")
 }
 
-// The FACTS.md statements about rules, each decided by a real connection
+// AWS's documented rule behaviours, each decided by a real connection
 // and by GET /v1/explain, which must agree.
 func TestRulesOverRealSockets(t *testing.T) {
 	for _, rc := range []rulesCase{

@@ -105,7 +105,7 @@ type Server struct {
 	dials    dialing              // sockets of dials in progress
 	reloadMu sync.Mutex           // serialises reloads, and them with Shutdown
 	notifier *notify.Notifier
-	faults   faultRegistry // SPEC §11 (faults.go)
+	faults   faultRegistry // faults.go
 
 	// rtMu guards the runtime state that outlives generations.
 	rtMu      sync.Mutex

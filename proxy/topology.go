@@ -42,7 +42,7 @@ type route struct {
 	listener   config.Listener
 	tg         *targetGroup
 	ep         *endpoint
-	consumer   *acl.ConsumerPath // SPEC §4 step 2 and the NLB SG
+	consumer   *acl.ConsumerPath // the consumer's rules and the NLB SG
 	path       conntrack.Path    // shared by the route's entries in the connection table
 	svc        serviceMetrics
 	zone       zoneMetrics
@@ -130,7 +130,7 @@ func (s *Server) groupFor(sv *config.Service, tg *config.TargetGroup) *targetGro
 // folded in by multiplication and the sum finished with murmur3's 64-bit
 // finalizer, so every bit of every field moves every bit of the hash and
 // one host's connections (Linux gives connect() even ports) spread as
-// evenly as many hosts'. AWS also hashes the TCP sequence number (FACTS.md),
+// evenly as many hosts'. AWS also hashes the TCP sequence number,
 // which makes its pick random per connection; privlink's is as even and
 // stable per tuple. It allocates nothing.
 func flowHash(client, iface netip.AddrPort) uint64 {

@@ -1,8 +1,7 @@
 // Package iampolicy is privlink's IAM policy language: it parses a policy
 // document (JSON, or the same document written as YAML) and decides a
 // request with IAM's semantics, as an S3 gateway endpoint applies its
-// endpoint policy (SPEC §14, FACTS.md "Gateway endpoints and endpoint
-// policies"):
+// endpoint policy, as AWS evaluates one:
 //
 //   - an explicit Deny wins, then an Allow, else the request is implicitly
 //     denied;

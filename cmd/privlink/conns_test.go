@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -214,5 +215,74 @@ func TestEventLineSaysWhy(t *testing.T) {
 				t.Fatalf("got  %s\nwant %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// connsWhyYAML is a topology whose endpoint SG admits only 127.98.1.0/25
+// and whose one target (nothing listens there) refuses.
+const connsWhyYAML = `
+admin: {listen: "127.98.0.1:0"}
+dns: {listen: "off"}
+deny_action: reset
+subnets:
+  - {id: subnet-c, az: use1-az1, cidr: 127.98.1.0/24}
+  - {id: subnet-p, az: use1-az1, cidr: 127.98.10.0/24}
+security_groups:
+  - {id: sg-x, ingress: [{protocol: tcp, ports: 8443, cidr: 127.98.1.0/25}]}
+services:
+  - id: vpce-svc-0123456789abcdef0
+    load_balancer:
+      nodes: [{subnet: subnet-p, ip: 127.98.10.5}]
+      listeners: [{port: 8443, target_group: tg}]
+    target_groups:
+      - {name: tg, port: 9443, health_check: {enabled: false}, targets: [{ip: 127.98.10.20, subnet: subnet-p}]}
+endpoints:
+  - id: vpce-0123456789abcdef0
+    service: vpce-svc-0123456789abcdef0
+    security_groups: [sg-x]
+    interfaces: [{subnet: subnet-c, ip: 127.98.1.10}]
+`
+
+// privlink conns --watch against a running privlink: a connection its
+// endpoint's SG denies shows the hop and the rule, one whose target
+// refuses shows the node, the target and the reason.
+func TestConnsWatchSaysWhy(t *testing.T) {
+	admin := startServer(t, "why.yaml", connsWhyYAML).AdminAddr()
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errb syncBuffer
+	var wg sync.WaitGroup
+	code := -1
+	wg.Go(func() { code = run(ctx, []string{"conns", "--admin", admin, "--watch"}, &out, &errb) })
+	defer func() {
+		cancel()
+		wg.Wait()
+		if t.Failed() {
+			t.Logf("watch output:\n%s", out.String())
+		}
+	}()
+	dial := func(from string) {
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(from), 0)), Timeout: time.Second}
+		if c, err := d.Dial("tcp", "127.98.1.10:8443"); err == nil {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			c.Read(make([]byte, 1)) // the reset
+			c.Close()
+		}
+	}
+	denied := regexp.MustCompile(`denied +#\d+ 127\.98\.1\.200:\d+ → 127\.98\.1\.10:8443 \(vpce-0123456789abcdef0\) hop=endpoint_sg_ingress rule=no matching rule`)
+	failed := regexp.MustCompile(`failed +#\d+ 127\.98\.1\.50:\d+ → 127\.98\.1\.10:8443 via 127\.98\.10\.5:\d+ → 127\.98\.10\.20:9443 \(vpce-0123456789abcdef0\) reason=refused`)
+	waitFor(t, func() bool { // dial until the watch has subscribed and shows both
+		s := out.String()
+		if !denied.MatchString(s) {
+			dial("127.98.1.200")
+		}
+		if !failed.MatchString(s) {
+			dial("127.98.1.50")
+		}
+		return denied.MatchString(s) && failed.MatchString(s)
+	})
+	cancel()
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errb.String(), out.String())
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // s3ExplainFlags are the flags of explain for S3 requests through gateway
-// endpoints (SPEC §14).
+// endpoints.
 type s3ExplainFlags struct {
 	action, resource, principal, accessKey string
 }

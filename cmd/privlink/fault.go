@@ -22,7 +22,7 @@ import (
 func newFaultCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fault add|ls|rm",
-		Short: "Add, list and remove faults of a running privlink (SPEC §11)",
+		Short: "Add, list and remove faults of a running privlink (docs/faults.md)",
 		Long: `fault talks to the admin API of a running privlink (GET/POST /v1/faults,
 DELETE /v1/faults/{id}). See docs/faults.md for every kind and its AWS counterpart.`,
 	}

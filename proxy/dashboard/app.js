@@ -1,5 +1,5 @@
 'use strict';
-// privlink dashboard (SPEC §13). Draws GET /v1/dashboard/topology, shows the
+// privlink dashboard (docs/dashboard.md). Draws GET /v1/dashboard/topology, shows the
 // frames of GET /v1/dashboard/live (Server-Sent Events) and acts through the
 // admin API's JSON endpoints, as a script would. Plain DOM, no framework.
 // This file: helpers, the API, the live frames, the panels, explain, start;

@@ -1,4 +1,4 @@
-// Package dashboard holds privlink's web page (SPEC §13): one HTML page
+// Package dashboard holds privlink's web page (docs/dashboard.md): one HTML page
 // with its scripts and style sheet, embedded in the binary and served at
 // the admin address. The page uses nothing from the network and no
 // framework: plain JavaScript draws the topology (GET

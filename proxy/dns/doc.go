@@ -1,5 +1,5 @@
 // Package dns answers the DNS names of privlink's endpoints as the VPC's
-// resolver answers them in AWS (SPEC §10, FACTS.md "DNS"):
+// resolver answers them in AWS (docs/dns.md):
 //
 //   - every endpoint's regional name
 //     vpce-<id>-<8 chars>.<vpce-svc-id>.<region>.vpce.amazonaws.com → the

@@ -5,7 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the DNS server's counters (SPEC §6).
+// metrics are the DNS server's counters (privlink_dns_*).
 type metrics struct {
 	queries     *prometheus.CounterVec
 	writeErrors prometheus.Counter

@@ -17,7 +17,7 @@ var headerKeys = []string{"x-amz-acl", "x-amz-copy-source", "x-amz-server-side-e
 	"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-full-control", "x-amz-content-sha256"}
 
 // requestContext is what the condition keys of a request through the
-// gateway endpoint ep hold (FACTS.md): aws:SourceVpce, aws:SourceVpc,
+// gateway endpoint ep hold, as in AWS: aws:SourceVpce, aws:SourceVpc,
 // aws:VpcSourceIp (the client's private IP) — and never aws:SourceIp,
 // which is absent for requests through a VPC endpoint.
 func requestContext(r *http.Request, ep *gwEndpoint, client netip.Addr, principal, region string, now time.Time) iampolicy.Context {

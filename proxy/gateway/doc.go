@@ -1,10 +1,10 @@
-// Package gateway is privlink's S3 and DynamoDB gateway endpoints (SPEC
-// §14): an HTTP front on the regional S3 address (s3.listen) that lets a
+// Package gateway is privlink's S3 and DynamoDB gateway endpoints
+// (docs/gateway-endpoints.md): an HTTP front on the regional S3 address (s3.listen) that lets a
 // client in only
 // when its subnet's route table leads to a gateway endpoint and its rules
 // allow the way (acl.GatewayPath), and then decides every request with that
 // endpoint's policy (acl/iampolicy) as S3 does behind a VPC endpoint
-// (FACTS.md "Gateway endpoints and endpoint policies"):
+// (AWS's rules for gateway endpoints and endpoint policies):
 //
 //   - the S3 action and resource ARN come from the method, path, query and
 //     headers, path-style and virtual-hosted-style (operation.go);

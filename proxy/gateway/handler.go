@@ -88,7 +88,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, op Operation) {
 
 // missingWriter turns the backend's 404 for a missing object into 403
 // AccessDenied when the policy does not allow s3:ListBucket on the bucket,
-// as S3 does (FACTS.md): without ListBucket, a caller may not learn that a
+// as S3 does: without ListBucket, a caller may not learn that a
 // key does not exist.
 type missingWriter struct {
 	http.ResponseWriter

@@ -118,7 +118,7 @@ var versioned = map[string]string{
 	"s3:DeleteObjectTagging": "s3:DeleteObjectVersionTagging", "s3:GetObjectAttributes": "s3:GetObjectVersionAttributes",
 }
 
-// Classify derives the operation of a request (FACTS.md's mapping, S3's
+// Classify derives the operation of a request (S3's
 // "Required permissions for Amazon S3 API operations"). region is the S3
 // endpoint's region, for virtual-hosted-style host names.
 func Classify(r *http.Request, region string) Operation {

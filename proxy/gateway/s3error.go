@@ -48,7 +48,7 @@ func xmlEscape(s string) string {
 }
 
 // DenyMessage is the Message of S3's AccessDenied for a request the
-// endpoint policy denies (FACTS.md): for a principal of the bucket owner's
+// endpoint policy denies, as S3 words it: for a principal of the bucket owner's
 // account, S3's enhanced message naming the VPC endpoint policy; for an
 // anonymous or another account's request, "Access Denied".
 func DenyMessage(principal, owner string, c Check, d iampolicy.Decision) string {

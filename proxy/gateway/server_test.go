@@ -20,7 +20,7 @@ import (
 var accessDeniedXML = regexp.MustCompile(`^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>AccessDenied</Code><Message>(.*)</Message><RequestId>([0-9A-F]{16})</RequestId><HostId>[A-Za-z0-9+/]{64}</HostId></Error>$`)
 
 // TestAccessDenied checks S3's 403 AccessDenied, exactly: status, headers,
-// body, and the message by caller (FACTS.md).
+// body, and the message by caller.
 func TestAccessDenied(t *testing.T) {
 	l := newLab(t, Options{}, "          Resource: [arn:aws:s3:::my-bucket, arn:aws:s3:::my-bucket/*]\n",
 		"          Resource: [arn:aws:s3:::my-bucket, arn:aws:s3:::my-bucket/*]\n        - {Sid: NoSecrets, Effect: Deny, Principal: \"*\", Action: \"s3:*\", Resource: \"arn:aws:s3:::my-bucket/secret/*\"}\n")
@@ -90,7 +90,7 @@ func TestAllowedRequestsReachTheBackend(t *testing.T) {
 }
 
 // TestMissingKey: S3 answers a missing key with 404 only to callers allowed
-// s3:ListBucket, else 403 (FACTS.md).
+// s3:ListBucket, else 403, as S3 answers.
 func TestMissingKey(t *testing.T) {
 	l := newLab(t, Options{})
 	resp, body := l.do(l.app, "GET", "/my-bucket/nope", "", "AKIAIOSFODNN7EXAMPLE")

@@ -10,7 +10,7 @@ import (
 // BenchmarkRelayNoFault is the relay's path for flows without toxics,
 // measured against its baseline in the same run: a direct loopback
 // connection carrying the same traffic. Read it as the ratio relay/direct
-// (the toxics of SPEC §11 must leave it unchanged: compare the ratio on
+// (the fault toxics must leave it unchanged: compare the ratio on
 // main and on a branch, both printed by one command each).
 //   - echo64: 64-byte request/response round trips on one connection;
 //   - bulk: 256 KiB writes one way to a reader that discards them.

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Toxics (Toxiproxy's, SPEC §11) shape the bytes of the flows that carry
+// Toxics (Toxiproxy's, docs/faults.md) shape the bytes of the flows that carry
 // them. A flow without Toxics takes the relay's usual path, splice
 // included: the only cost to it is a nil check when a direction runs. A
 // direction with a toxic reads through the loop's buffer into a ring of
