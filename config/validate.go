@@ -525,6 +525,31 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 	case !PrincipalAllowed(s.AllowedPrincipals, e.Principal):
 		v.warnf(path+".principal", "%s is not in the allowed_principals of %s: the endpoint will be rejected", e.Principal, s.ID)
 	}
+	v.interfaces(path, e, func(p string, in *Interface, unique bool) {
+		if s == nil || in.AZ == "" {
+			return
+		}
+		if s.Node(in.AZ) == nil && !v.broken(v.svcPath[s.ID]+".load_balancer.nodes", "az", "subnet") && !v.broken("subnets", "az") {
+			v.errf(p+".az", "service %s has no load balancer node in %s", s.ID, in.AZ)
+		}
+		if !unique {
+			return
+		}
+		ports := map[uint16]bool{} // a repeated listener port is reported once, on the listener
+		for _, l := range s.LoadBalancer.Listeners {
+			if !ports[l.Port] {
+				ports[l.Port] = true
+				v.socket(p+".ip", netip.AddrPortFrom(in.IP, l.Port), "listener")
+			}
+		}
+	})
+}
+
+// interfaces checks what every interface endpoint's network interfaces
+// share (security groups, at least one interface, subnet and AZ, one per
+// AZ, an address of their own), then calls each for every interface;
+// unique: its address is not already taken.
+func (v *validator) interfaces(path string, e *Endpoint, each func(p string, in *Interface, unique bool)) {
 	v.groups(path+".security_groups", e.SecurityGroups)
 	if len(e.Interfaces) == 0 {
 		v.errf(path+".interfaces", "at least one interface is required")
@@ -538,22 +563,7 @@ func (v *validator) endpoint(path string, e *Endpoint) {
 			v.errf(p+".az", "the endpoint already has an interface in %s (one per AZ)", in.AZ)
 		}
 		azs[in.AZ] = true
-		if s == nil || in.AZ == "" {
-			continue
-		}
-		if s.Node(in.AZ) == nil && !v.broken(v.svcPath[s.ID]+".load_balancer.nodes", "az", "subnet") && !v.broken("subnets", "az") {
-			v.errf(p+".az", "service %s has no load balancer node in %s", s.ID, in.AZ)
-		}
-		if !unique {
-			continue
-		}
-		ports := map[uint16]bool{} // a repeated listener port is reported once, on the listener
-		for _, l := range s.LoadBalancer.Listeners {
-			if !ports[l.Port] {
-				ports[l.Port] = true
-				v.socket(p+".ip", netip.AddrPortFrom(in.IP, l.Port), "listener")
-			}
-		}
+		each(p, in, unique)
 	}
 }
 

@@ -90,23 +90,11 @@ func (v *validator) s3InterfaceEndpoint(path string, e *Endpoint) {
 	if e.PrivateDNSEnabled {
 		v.errf(path+".private_dns_enabled", "private DNS of S3 interface endpoints is not emulated: clients use the interface address (aws --endpoint-url http://IP:%d)", v.c.S3.InterfacePort)
 	}
-	v.groups(path+".security_groups", e.SecurityGroups)
-	if len(e.Interfaces) == 0 {
-		v.errf(path+".interfaces", "at least one interface is required")
-	}
-	azs := map[string]bool{}
-	for i := range e.Interfaces {
-		in, p := &e.Interfaces[i], idx(path, "interfaces", i)
-		v.placed(p, in.Subnet, &in.AZ, in.IP, true)
-		unique := v.ownIP(p, in.IP)
-		if in.AZ != "" && azs[in.AZ] {
-			v.errf(p+".az", "the endpoint already has an interface in %s (one per AZ)", in.AZ)
-		}
-		azs[in.AZ] = true
+	v.interfaces(path, e, func(p string, in *Interface, unique bool) {
 		if unique {
 			v.socket(p+".ip", netip.AddrPortFrom(in.IP.Unmap(), v.c.S3.InterfacePort), "S3 interface endpoint")
 		}
-	}
+	})
 	if e.VpcID == "" {
 		e.VpcID = DefaultVPCID(v.c.AccountID, v.c.Region)
 	} else if !strings.HasPrefix(e.VpcID, "vpc-") {
