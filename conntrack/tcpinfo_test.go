@@ -2,27 +2,14 @@ package conntrack
 
 import (
 	"io"
-	"net"
 	"testing"
 	"time"
+
+	"github.com/privlink/privlink/internal/testnet"
 )
 
 func TestReadTCPInfo(t *testing.T) {
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP("127.0.44.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, s := testnet.TCPPair(t, "127.0.44.1")
 	msg := make([]byte, 100_000)
 	go func() { c.Write(make([]byte, len(msg))) }()
 	if _, err := io.ReadFull(s, msg); err != nil {
@@ -31,6 +18,7 @@ func TestReadTCPInfo(t *testing.T) {
 	s.Write([]byte("ok"))
 	io.ReadFull(c, make([]byte, 2))
 	var sc, cc TCPCounters
+	var err error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		sc, _ = ReadTCPInfo(s)
 		cc, err = ReadTCPInfo(c)

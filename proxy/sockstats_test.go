@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/conntrack"
+	"github.com/privlink/privlink/internal/testnet"
 )
 
 // twoSockets is a flow's pair of sockets for conntrack.ConnStats.
@@ -21,21 +22,7 @@ func (s twoSockets) Sockets() (client, target syscall.Conn) { return s.client, s
 // TCP_INFO. Through syscall.RawConn's Control it cost two allocations per
 // socket, four per connection.
 func TestSampleAllocatesNothing(t *testing.T) {
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP("127.0.45.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, s := testnet.TCPPair(t, "127.0.45.1")
 	sock := func(tc *net.TCPConn) *socket {
 		f, err := tc.File() // a descriptor of its own, blocking mode is fine here
 		if err != nil {
