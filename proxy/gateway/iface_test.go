@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/privlink/privlink/conntrack"
 )
@@ -63,14 +62,7 @@ func (l *lab) doAt(addr, src, method, path, body, accessKey string) (*http.Respo
 // endpoint_sg_ingress with a REJECT flow-log record on the endpoint's
 // interface.
 func TestInterfaceEndpoint(t *testing.T) {
-	var buf syncBuffer
-	fl, err := conntrack.NewFlowLogger(&buf, conntrack.FlowLogOptions{AccountID: "111122223333", Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := conntrack.NewTable(conntrack.TableOptions{})
-	fl.Track(table)
-	t.Cleanup(func() { table.Close() })
+	buf, fl, table := flowLogged(t)
 	l, iface := newIfaceLab(t, Options{FlowLog: fl, Table: table})
 	const alice = "AKIAIOSFODNN7EXAMPLE"
 

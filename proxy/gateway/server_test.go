@@ -131,17 +131,25 @@ func TestNoRoute(t *testing.T) {
 	}
 }
 
-// TestClientRules: the client's SG egress and subnet NACL apply on the way
-// to S3; a denial writes a REJECT flow-log record.
-func TestClientRules(t *testing.T) {
-	var buf syncBuffer
-	fl, err := conntrack.NewFlowLogger(&buf, conntrack.FlowLogOptions{AccountID: "111122223333", Interval: time.Hour})
+// flowLogged is a connection table whose flow logger writes to buf (an
+// interval long enough that only closing flows are logged).
+func flowLogged(t *testing.T) (*syncBuffer, *conntrack.FlowLogger, *conntrack.Table) {
+	t.Helper()
+	buf := new(syncBuffer)
+	fl, err := conntrack.NewFlowLogger(buf, conntrack.FlowLogOptions{AccountID: "111122223333", Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	table := conntrack.NewTable(conntrack.TableOptions{})
 	fl.Track(table)
 	t.Cleanup(func() { table.Close() })
+	return buf, fl, table
+}
+
+// TestClientRules: the client's SG egress and subnet NACL apply on the way
+// to S3; a denial writes a REJECT flow-log record.
+func TestClientRules(t *testing.T) {
+	buf, fl, table := flowLogged(t)
 	l := newLab(t, Options{FlowLog: fl, Table: table}, "principals:", `clients:
   - {cidr: APP.60/32, subnet: subnet-app, security_groups: [sg-web]}
   - {cidr: APP.50/32, subnet: subnet-app, security_groups: [sg-s3]}
