@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -136,5 +137,50 @@ func TestLoadtestClassifiesRefusedTargetThroughPrivlink(t *testing.T) {
 	}
 	if n := l.metric(l.srv.m.portErrors.WithLabelValues("vpce-svc-03d5ebb7d9579a2b3", l.p+".10.20:9443")); n != 0 {
 		t.Fatalf("port_allocation_errors_total %v", n)
+	}
+}
+
+// A target that resets the connection before privlink saw its connect
+// finish fails the flow with reason reset, counted as a target reset. The
+// target accepts and resets at once; testHookDialing holds the flow's
+// loop until that reset has arrived, so the loop finds the connect ended
+// by it (a SYN answered by an RST is "refused", not "reset").
+func TestStreamShowsDialReset(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.addr("10.20"), 9443)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	reset := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			c.SetLinger(0)
+			c.Close()
+			reset <- struct{}{}
+		}
+	}()
+	testHookDialing = func(*flow) {
+		select {
+		case <-reset:
+			time.Sleep(20 * time.Millisecond) // the RST crosses loopback
+		case <-time.After(5 * time.Second):
+		}
+	}
+	t.Cleanup(func() { testHookDialing = nil }) // after the server stopped
+	l.start()
+	evs := l.streamEvents()
+	if err := resetSeen(l.tryDial("1.50", "1.10")); err != nil {
+		t.Fatal(err)
+	}
+	if v := nextEvent(t, evs, conntrack.EventFailed); v.Reason != conntrack.ReasonReset || v.Target.Addr() != l.addr("10.20") {
+		t.Fatalf("failed event %+v, want reason reset", v)
+	}
+	if n := l.metric(l.srv.m.targetResets.WithLabelValues("vpce-svc-03d5ebb7d9579a2b3")); n != 1 {
+		t.Fatalf("privlink_tcp_target_resets_total %v, want 1", n)
 	}
 }
