@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -47,22 +46,12 @@ func (snap *snapshot) compileIfaces(cfg *config.Config, ev *acl.Evaluator) {
 	}
 }
 
-// serveIfaces makes the listeners of S3 interface endpoints match cfg:
-// new addresses open (an error names the interface's key), removed ones
-// close gracefully.
-func (s *Server) serveIfaces(cfg *config.Config) error {
+// retireIfaces shuts down, gracefully, the interface listeners cfg no
+// longer has.
+func (s *Server) retireIfaces(cfg *config.Config) {
 	want := map[netip.AddrPort]bool{}
 	for _, addr := range cfg.S3InterfaceAddrs() {
 		want[addr] = true
-		s.mu.Lock()
-		_, running := s.ifaces[addr]
-		s.mu.Unlock()
-		if running {
-			continue
-		}
-		if err := s.serveIface(addr); err != nil {
-			return fmt.Errorf("%s: S3 interface endpoint %s (s3.interface_port %d): %w", cfg.Source, addr, cfg.S3.InterfacePort, err)
-		}
 	}
 	s.mu.Lock()
 	var gone []*http.Server
@@ -76,21 +65,16 @@ func (s *Server) serveIfaces(cfg *config.Config) error {
 	for _, srv := range gone {
 		s.retire(srv)
 	}
-	return nil
 }
 
-// serveIface listens on one interface address and serves it.
-func (s *Server) serveIface(addr netip.AddrPort) error {
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		return err
-	}
+// serveIface serves one interface address on ln, a listener on it.
+func (s *Server) serveIface(addr netip.AddrPort, ln net.Listener) {
 	srv := s.httpServer("s3-interface")
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		ln.Close()
-		return ErrClosed
+		return
 	}
 	s.ifaces[addr] = srv
 	s.wg.Add(1)
@@ -101,7 +85,6 @@ func (s *Server) serveIface(addr netip.AddrPort) error {
 			s.log.Error("S3 interface endpoint stopped", zap.Stringer("listen", addr), zap.Error(err))
 		}
 	}()
-	return nil
 }
 
 // admitIface decides a new connection to an S3 interface endpoint's

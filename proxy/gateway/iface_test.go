@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
 )
 
@@ -177,5 +181,37 @@ func TestInterfaceAWSCLI(t *testing.T) {
 	}
 	if _, err := l.srv.EmbeddedObject("my-bucket", "batch.txt"); err == nil {
 		t.Fatal("an upload the endpoint's SG denies reached the backend")
+	}
+}
+
+// A reload that cannot open an address it adds changes nothing: the policy
+// it widens does not apply, and the interface it could open is closed
+// again. It used to store the new policies first and keep what it had
+// opened, while saying the previous configuration stayed in use.
+func TestRefusedReloadChangesNothing(t *testing.T) {
+	l, iface := newIfaceLab(t, Options{})
+	held, err := net.Listen("tcp", l.net+".11:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	y := strings.Replace(l.yaml, "Action: [s3:GetObject, s3:PutObject]", "Action: [\"s3:*\"]", 1)
+	y = strings.Replace(y, "Resource: [arn:aws:s3:::my-bucket, arn:aws:s3:::my-bucket/*]", "Resource: [\"*\"]", 1)
+	for i, ip := range []string{".12", ".11"} { // the second one is held
+		y += fmt.Sprintf("  - {id: vpce-0aaaaaaaaaaaaaaa%d, service: com.amazonaws.us-east-1.s3, security_groups: [sg-s3-endpoint], interfaces: [{subnet: subnet-endpoints, ip: %s%s}]}\n", i, l.net, ip)
+	}
+	cfg, err := config.Parse("lab", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.srv.Reload(cfg); err == nil || !strings.Contains(err.Error(), l.net+".11:80") {
+		t.Fatalf("reload: %v, want the held address's error", err)
+	}
+	if resp, _ := l.doAt(iface, l.app, "GET", "/", "", ""); resp.StatusCode != 403 {
+		t.Errorf("ListBuckets after the refused reload: %d, want 403 (the old policy)", resp.StatusCode)
+	}
+	if c, err := net.DialTimeout("tcp", l.net+".12:80", time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s.12:80 accepts: the refused reload left it open", l.net)
 	}
 }

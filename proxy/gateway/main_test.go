@@ -36,6 +36,7 @@ type lab struct {
 	srv   *Server
 	reg   *prometheus.Registry
 	cfg   *config.Config
+	yaml  string // the configuration's text
 }
 
 const labYAML = `
@@ -88,7 +89,7 @@ func newLab(t *testing.T, opts Options, edits ...string) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.cfg = cfg
+	l.cfg, l.yaml = cfg, y
 	l.reg = prometheus.NewRegistry()
 	if opts.Registerer == nil {
 		opts.Registerer = l.reg

@@ -106,30 +106,23 @@ func (s *Server) Start() error {
 	}
 	s.setDynamoDBBackend(cfg)
 	s.registerFlowLogs(cfg)
-	for sv := range numServices {
-		if _, on := sv.listen(cfg); on {
-			if err := s.serve(sv, cfg); err != nil {
-				return err
-			}
-		}
+	p, err := s.openNew(cfg)
+	if err != nil {
+		return err
 	}
-	return s.serveIfaces(cfg)
+	s.commit(p, cfg)
+	return nil
 }
 
-// serve listens on the configuration's address of a service and serves
-// it; a server on another address is shut down gracefully.
-func (s *Server) serve(sv service, cfg *config.Config) error {
-	addr, _ := sv.listen(cfg)
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		return fmt.Errorf("%s: %s: %w", cfg.Source, sv.key(), err)
-	}
+// serveOn serves a service on ln, a listener on addr; a server on another
+// address is shut down gracefully.
+func (s *Server) serveOn(sv service, addr netip.AddrPort, ln net.Listener) {
 	srv := s.httpServer(strings.ToLower(sv.String()))
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		ln.Close()
-		return ErrClosed
+		return
 	}
 	old := s.srv[sv]
 	s.srv[sv], s.addr[sv] = srv, addr
@@ -144,7 +137,6 @@ func (s *Server) serve(sv service, cfg *config.Config) error {
 	if old != nil {
 		s.retire(old)
 	}
-	return nil
 }
 
 // httpServer is an HTTP server of the front, logging as name.
@@ -168,9 +160,11 @@ func (s *Server) retire(old *http.Server) {
 }
 
 // Reload swaps in a new configuration: new connections and requests use
-// it at once (routes and policies apply to the next request, as in AWS). A
-// changed s3.listen (dynamodb.listen) opens the new address first; if it
-// cannot be opened that service's listener does not change.
+// it at once (routes and policies apply to the next request, as in AWS).
+// Every address the configuration adds (a moved s3.listen or
+// dynamodb.listen, a new S3 interface endpoint's interfaces) is opened
+// first: if one cannot be, the reload changes nothing, neither listeners
+// nor policies, routes and backends.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	closing := s.closing
@@ -179,36 +173,94 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return ErrClosed
 	}
 	snap := s.compile(cfg)
+	p, err := s.openNew(cfg)
+	if err != nil {
+		return err
+	}
 	if err := s.setBackend(cfg); err != nil {
+		p.close()
 		return err
 	}
 	s.setDynamoDBBackend(cfg)
 	s.snap.Store(snap)
-	for sv := range numServices {
-		if err := s.relisten(sv, cfg); err != nil {
-			return err
-		}
-	}
-	if err := s.serveIfaces(cfg); err != nil {
-		return err
-	}
+	s.commit(p, cfg)
 	s.registerFlowLogs(cfg)
 	return nil
 }
 
-// relisten opens, moves or closes a service's listener to match cfg.
-func (s *Server) relisten(sv service, cfg *config.Config) error {
-	s.mu.Lock()
-	addr, running := s.addr[sv], s.srv[sv] != nil
-	s.mu.Unlock()
-	want, on := sv.listen(cfg)
-	switch {
-	case on && (!running || want != addr):
-		return s.serve(sv, cfg)
-	case !on && running:
-		s.stopServing(sv)
+// opened are the listeners a configuration adds, opened but not served
+// yet, and the services it turns off.
+type opened struct {
+	svc    [numServices]net.Listener // nil: the service's listener stays as it is
+	addr   [numServices]netip.AddrPort
+	off    [numServices]bool
+	ifaces map[netip.AddrPort]net.Listener
+}
+
+func (p *opened) close() {
+	for _, ln := range p.svc {
+		if ln != nil {
+			ln.Close()
+		}
 	}
-	return nil
+	for _, ln := range p.ifaces {
+		ln.Close()
+	}
+}
+
+// openNew opens every address cfg adds to the running ones; on an error
+// (naming the key at fault) it closes what it opened.
+func (s *Server) openNew(cfg *config.Config) (*opened, error) {
+	p := &opened{ifaces: map[netip.AddrPort]net.Listener{}}
+	for sv := range numServices {
+		s.mu.Lock()
+		addr, running := s.addr[sv], s.srv[sv] != nil
+		s.mu.Unlock()
+		want, on := sv.listen(cfg)
+		switch {
+		case on && (!running || want != addr):
+			ln, err := net.Listen("tcp", want.String())
+			if err != nil {
+				p.close()
+				return nil, fmt.Errorf("%s: %s: %w", cfg.Source, sv.key(), err)
+			}
+			p.svc[sv], p.addr[sv] = ln, want
+		case !on && running:
+			p.off[sv] = true
+		}
+	}
+	for _, addr := range cfg.S3InterfaceAddrs() {
+		s.mu.Lock()
+		_, running := s.ifaces[addr]
+		s.mu.Unlock()
+		if running || p.ifaces[addr] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr.String())
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("%s: S3 interface endpoint %s (s3.interface_port %d): %w", cfg.Source, addr, cfg.S3.InterfacePort, err)
+		}
+		p.ifaces[addr] = ln
+	}
+	return p, nil
+}
+
+// commit serves what openNew opened and shuts down, gracefully, what cfg
+// no longer has.
+func (s *Server) commit(p *opened, cfg *config.Config) {
+	for sv := range numServices {
+		switch {
+		case p.svc[sv] != nil:
+			s.serveOn(sv, p.addr[sv], p.svc[sv])
+		case p.off[sv]:
+			s.stopServing(sv)
+		}
+	}
+	for addr, ln := range p.ifaces {
+		s.serveIface(addr, ln)
+	}
+	s.retireIfaces(cfg)
 }
 
 func (s *Server) stopServing(sv service) {
