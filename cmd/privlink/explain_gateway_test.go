@@ -63,7 +63,7 @@ func TestExplainGateway(t *testing.T) {
 		{"path only", []string{"--from", "127.0.6.50", "--endpoint", gw}, 1,
 			[]string{"path: DENIED", "suggestion: add rtb-batch to the route_tables of gateway endpoint " + gw}, ""},
 		{"unknown endpoint", []string{"--action", "s3:GetObject", "--endpoint", "vpce-nope"}, 1, nil,
-			`privlink: gateway: unknown gateway endpoint "vpce-nope" (gateway endpoints: ` + gw + ")"},
+			`privlink: gateway: unknown endpoint "vpce-nope" (S3 endpoints: ` + gw + ")"},
 		{"both callers", []string{"--action", "s3:GetObject", "--principal", "arn:aws:iam::111122223333:root", "--access-key", "AKIAIOSFODNN7EXAMPLE"}, 2, nil,
 			"give --principal or --access-key, not both"},
 	}

@@ -23,8 +23,8 @@ type Query struct {
 	// From is the client (optional): its route decides the endpoint, its
 	// path is explained, and it is aws:VpcSourceIp. Port 0: any.
 	From netip.AddrPort
-	// Endpoint is the gateway endpoint (optional with From, or with only
-	// one gateway endpoint configured).
+	// Endpoint is the gateway or S3 interface endpoint (optional with
+	// From, or with only one endpoint of the service configured).
 	Endpoint string
 	// Principal is the caller's ARN, or AccessKey its access key ID (both
 	// empty: anonymous).
@@ -57,7 +57,7 @@ type Report struct {
 // Errors of Explain about the query.
 var (
 	ErrNoEndpoint      = errors.New("gateway: no gateway endpoint")
-	ErrUnknownEndpoint = errors.New("gateway: unknown gateway endpoint")
+	ErrUnknownEndpoint = errors.New("gateway: unknown endpoint")
 )
 
 // Explain answers a query offline against cfg (privlink explain --action).
@@ -129,6 +129,9 @@ func (s *Server) explainEndpoint(snap *snapshot, sv service, q Query, r *Report)
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w to %s is configured (endpoints[].type: gateway, service: %s)", ErrNoEndpoint, sv, sv.serviceName(snap.cfg.Region))
 	}
+	if ep := snap.endpoints[q.Endpoint]; q.Endpoint != "" && (ep == nil || ep.sv != sv) {
+		return nil, fmt.Errorf("%w %q (%s endpoints: %s)", ErrUnknownEndpoint, q.Endpoint, sv, strings.Join(ids, ", "))
+	}
 	only := len(ids) == 1 && q.Endpoint == "" && snap.paths[sv] == nil
 	if ep := snap.endpoints[cmp.Or(q.Endpoint, ids[0])]; ep != nil && ep.iface && (q.Endpoint != "" || only) {
 		return ep, s.explainIface(snap, ep, q, r)
@@ -148,12 +151,10 @@ func (s *Server) explainEndpoint(snap *snapshot, sv service, q Query, r *Report)
 		}
 	}
 	switch ep := snap.endpoints[q.Endpoint]; {
-	case q.Endpoint != "" && (ep == nil || ep.sv != sv):
-		return nil, fmt.Errorf("%w %q (gateway endpoints: %s)", ErrUnknownEndpoint, q.Endpoint, strings.Join(ids, ", "))
 	case q.Endpoint != "":
 		return ep, nil
 	case len(ids) > 1:
-		return nil, fmt.Errorf("%w named: give the endpoint or the client's address (%s gateway endpoints: %s)", ErrNoEndpoint, sv, strings.Join(ids, ", "))
+		return nil, fmt.Errorf("%w named: give the endpoint or the client's address (%s endpoints: %s)", ErrNoEndpoint, sv, strings.Join(ids, ", "))
 	}
 	return snap.endpoints[ids[0]], nil
 }

@@ -56,7 +56,7 @@ func TestExplain(t *testing.T) {
 			}
 		})
 	}
-	if _, err := l.srv.Explain(Query{Action: "s3:GetObject", Endpoint: "vpce-nope"}); err == nil || !strings.Contains(err.Error(), "unknown gateway endpoint \"vpce-nope\" (gateway endpoints: "+vpce+")") {
+	if _, err := l.srv.Explain(Query{Action: "s3:GetObject", Endpoint: "vpce-nope"}); err == nil || !strings.Contains(err.Error(), "unknown endpoint \"vpce-nope\" (S3 endpoints: "+vpce+")") {
 		t.Errorf("unknown endpoint: %v", err)
 	}
 }

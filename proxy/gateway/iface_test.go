@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -213,5 +214,25 @@ func TestRefusedReloadChangesNothing(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", l.net+".12:80", time.Second); err == nil {
 		c.Close()
 		t.Errorf("%s.12:80 accepts: the refused reload left it open", l.net)
+	}
+}
+
+// An S3 interface endpoint carries no DynamoDB request: explain refuses a
+// DynamoDB action through it, as it does through an S3 gateway endpoint
+// (it used to evaluate the S3 endpoint's policy).
+func TestExplainDynamoDBThroughS3InterfaceIsUnknown(t *testing.T) {
+	l, _ := newIfaceLab(t, Options{},
+		"deny_action: reset\n", "deny_action: reset\ndynamodb: {listen: NET.2:8000, backend: http://127.0.0.1:1}\n",
+		"routes: [{prefix_list: s3, gateway_endpoint: vpce-0a1b2c3d4e5f60718}]",
+		"routes: [{prefix_list: s3, gateway_endpoint: vpce-0a1b2c3d4e5f60718}, {prefix_list: dynamodb, gateway_endpoint: "+dynVPCE+"}]",
+		"endpoints:\n", "endpoints:\n  - {id: "+dynVPCE+", type: gateway, service: com.amazonaws.us-east-1.dynamodb}\n")
+	for _, ep := range []string{ifaceVPCE, "vpce-0a1b2c3d4e5f60718"} {
+		_, err := l.srv.Explain(Query{Action: "dynamodb:GetItem", Resource: "arn:aws:dynamodb:us-east-1:111122223333:table/t", Endpoint: ep})
+		if !errors.Is(err, ErrUnknownEndpoint) || !strings.Contains(err.Error(), "DynamoDB endpoints: "+dynVPCE) {
+			t.Errorf("dynamodb:GetItem through %s: %v, want unknown endpoint", ep, err)
+		}
+	}
+	if r, err := l.srv.Explain(Query{Action: "dynamodb:GetItem", Resource: "arn:aws:dynamodb:us-east-1:111122223333:table/t", Endpoint: dynVPCE}); err != nil || r.Endpoint != dynVPCE {
+		t.Errorf("through the DynamoDB endpoint: %+v, %v", r, err)
 	}
 }

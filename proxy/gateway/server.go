@@ -85,7 +85,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, table: opts.Table, held: map[net.Conn]struct{}{}, ifaces: map[netip.AddrPort]*http.Server{}}
 	s.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "privlink", Name: "policy_decisions_total",
-		Help: "Requests through gateway endpoints decided by the endpoint policy, by endpoint and decision (allow, implicit_deny, explicit_deny)."},
+		Help: "Requests through gateway and S3 interface endpoints decided by the endpoint policy, by endpoint and decision (allow, implicit_deny, explicit_deny)."},
 		[]string{"endpoint", "decision"})
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.decisions)
