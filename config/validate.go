@@ -576,6 +576,18 @@ func (v *validator) socket(path string, ap netip.AddrPort, what string) {
 		v.errf(path, "%s %s is already used by %s", what, ap, other)
 		return
 	}
+	// A wildcard address takes its port on every address of the host.
+	var clash []netip.AddrPort
+	for o := range v.socks {
+		if o.Port() == ap.Port() && (o.Addr().IsUnspecified() || ap.Addr().IsUnspecified()) {
+			clash = append(clash, o)
+		}
+	}
+	if len(clash) > 0 {
+		o := slices.MinFunc(clash, netip.AddrPort.Compare)
+		v.errf(path, "%s %s cannot listen beside %s on %s: a wildcard address takes the port on every address", what, ap, v.socks[o], o)
+		return
+	}
 	v.socks[ap] = fmt.Sprintf("%s (%s)", what, path)
 }
 
