@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/privlink/privlink/acl"
+	"github.com/privlink/privlink/config"
 	"github.com/privlink/privlink/conntrack"
 )
 
@@ -46,12 +47,16 @@ func (f *flow) connect(client *socket, failOpen bool) {
 
 // missedReset reports whether a termination that resets the flows of its
 // target may have run between the flow's pick and its registration, and
-// would have cut it: its endpoint is no longer available, its target
-// turned unhealthy (picked healthy, and reset as resetFlows' caller in
+// would have cut it: its endpoint is no longer available, an az_outage or
+// a node_reset_all that covers it started (cutFlows), its target turned
+// unhealthy (picked healthy, and reset as resetFlows' caller in
 // healthResult would), or its drain ended with connection termination
 // (finishDrain).
 func (f *flow) missedReset(failOpen bool) bool {
 	if !f.r.ep.available.Load() {
+		return true
+	}
+	if fs := f.s.faults.active.Load(); fs != nil && f.missedFault(*fs) {
 		return true
 	}
 	g := f.t.g
@@ -66,6 +71,27 @@ func (f *flow) missedReset(failOpen bool) bool {
 		return g.healthyIn(f.t.az) > 0
 	case StateUnused:
 		return cfg.DeregistrationConnectionTermination
+	}
+	return false
+}
+
+// missedFault reports whether an active fault that cuts the live flows it
+// covers when it starts (az_outage, node_reset_all) covers the flow; it
+// counts the flow for the fault unless cutFlows cut it already.
+func (f *flow) missedFault(fs []*fault) bool {
+	for _, ft := range fs {
+		var covers bool
+		switch ft.spec.Kind {
+		case config.FaultAZOutage:
+			covers = f.r.az == ft.spec.Scope.AZ && ft.onRoute(f.r)
+		case config.FaultNodeResetAll:
+			covers = ft.onFlow(f.r, f.t)
+		}
+		if covers && ft.rolls() && f.killed.CompareAndSwap(false, true) {
+			f.s.faults.hit(ft, 1)
+			f.ct.Why = &conntrack.Cause{Fault: ft.spec.ID}
+			return true
+		}
 	}
 	return false
 }

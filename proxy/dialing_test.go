@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,6 +137,38 @@ func TestCutBetweenPickAndRegistration(t *testing.T) {
 			t.Cleanup(func() { testHookPicked = nil }) // after the server stopped
 			startSlowDial(t, l)
 			resetPromptly(t, l, "1.50")
+		})
+	}
+}
+
+// TestFaultBetweenPickAndRegistration: an az_outage or a node_reset_all
+// that starts after a flow picked its target but before it is registered
+// with it (testHookPicked) cuts it too, counted once for the fault. The
+// flow used to be relayed through the whole outage.
+func TestFaultBetweenPickAndRegistration(t *testing.T) {
+	for _, kind := range []config.FaultKind{config.FaultAZOutage, config.FaultNodeResetAll} {
+		t.Run(string(kind), func(t *testing.T) {
+			l := newLab(t, false, config.PlacementFirstData, cutEdits...)
+			l.echoTarget("10.20", false)
+			l.echoTarget("10.21", false)
+			var once sync.Once
+			testHookPicked = func(f *flow) {
+				once.Do(func() {
+					sc := config.FaultScope{AZ: "use1-az1"}
+					if kind == config.FaultNodeResetAll {
+						sc = config.FaultScope{Node: f.r.node}
+					}
+					if _, err := f.s.AddFault(newFault(kind, sc)); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			t.Cleanup(func() { testHookPicked = nil }) // after the server stopped
+			startSlowDial(t, l)
+			resetPromptly(t, l, "1.50")
+			if fs := l.srv.Faults(); len(fs) != 1 || fs[0].Flows != 1 {
+				t.Fatalf("faults %+v, want one that affected 1 flow", fs)
+			}
 		})
 	}
 }

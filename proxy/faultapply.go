@@ -297,13 +297,17 @@ func (s *Server) cutFlows(ft *fault, match func(*flow) bool, mode cutMode) []*fl
 			if !match(f) || !ft.rolls() {
 				continue
 			}
-			n++
-			switch mode {
-			case cutSilent:
+			if mode == cutSilent && f.relayed.Load() {
+				n++
 				f.silence()
 				silenced = append(silenced, f)
 				continue
-			case cutTargetReset:
+			}
+			if !f.killed.CompareAndSwap(false, true) {
+				continue // cut already: a flow still in its pipeline saw the fault itself (missedFault)
+			}
+			n++
+			if mode == cutTargetReset {
 				s.faults.flows.markCut(f)
 			}
 			f.terminate()
