@@ -92,3 +92,25 @@ func TestStartSkipsABlockWhoseAddressesAreTaken(t *testing.T) {
 	}
 	conn.Close()
 }
+
+// When the blocks run out after some were left to an outside program, the
+// error says so, with the address it holds, instead of only suggesting a
+// wider range.
+func TestStartSaysWhichAddressWasTaken(t *testing.T) {
+	t.Setenv(NetEnv, "127.42.0.0/18") // one block
+	saved := blocks
+	blocks = new(allocator)
+	t.Cleanup(func() { blocks = saved })
+	squatter, err := net.Listen("tcp", "127.42.1.10:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	_, err = start(t, Topology().
+		Service("vpce-svc-03d5ebb7d9579a2b3").
+		Endpoint("vpce-0c1308d7312217abc", "vpce-svc-03d5ebb7d9579a2b3", Allow("127.0.0.0/16", "8443")), nil)
+	if err == nil || !strings.Contains(err.Error(), "every /18 block of 127.42.0.0/18 is in use") ||
+		!strings.Contains(err.Error(), "cannot listen on 127.42.1.10:8443: address already in use") {
+		t.Fatalf("error %v, want the range's exhaustion and the taken address", err)
+	}
+}

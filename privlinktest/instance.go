@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -88,14 +89,24 @@ func start(t testing.TB, topo any, opts []Option) (*Instance, error) {
 		return nil, invalid(err)
 	}
 	t.Cleanup(in.stop)
+	var taken []string // blocks left because something else holds an address of them
 	for try := 1; ; try++ {
 		err = in.startOnABlock(cfg)
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || try == blockTries {
+		switch {
+		case err == nil:
+			return in, nil
+		case len(taken) > 0 && !errors.Is(err, syscall.EADDRINUSE):
+			return in, fmt.Errorf("%w\nafter leaving the blocks where something outside the kit holds an address of the topology:\n%s", err, strings.Join(taken, "\n"))
+		case !errors.Is(err, syscall.EADDRINUSE):
 			return in, err
+		case try == blockTries:
+			return in, fmt.Errorf("privlinktest: %d blocks tried; in each, something outside the kit (a privlink run or another server in %s?) holds an address of the topology:\n%s\n%w",
+				blockTries, blocks.rng, strings.Join(taken, "\n"), err)
 		}
 		// Something outside the kit (a privlink run whose topology is in
 		// the kit's range, say) holds an address of this block: leave it
 		// to its owner and move on.
+		taken = append(taken, err.Error())
 		in.abandonBlock()
 	}
 }
