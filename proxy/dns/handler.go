@@ -20,11 +20,11 @@ const maxUDPSize = 4096
 func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
 	reply := s.Answer(s.ctx, req, tcp)
+	s.m.count(reply.Rcode) // before the write: a client that has its answer sees it counted
 	if err := w.WriteMsg(reply); err != nil {
 		s.m.writeErrors.Inc()
 		s.log.Warn("DNS answer not sent", zap.Bool("tcp", tcp), zap.Error(err))
 	}
-	s.m.count(reply.Rcode)
 }
 
 // Answer computes the reply to req, received over TCP or UDP: from the
