@@ -314,10 +314,15 @@ func TestShutdownDrains(t *testing.T) {
 		done <- l.srv.Shutdown(ctx)
 	}()
 	waitFor(t, func() bool { return l.srv.isClosing() }, "shutdown started")
-	if probe, err := net.DialTimeout("tcp", netip.AddrPortFrom(l.addr("1.10"), 8443).String(), time.Second); err == nil {
-		probe.Close()
-		t.Fatal("a new connection was accepted while draining")
-	}
+	// The listener closes right after the server is marked closing: from
+	// then on a new connection is refused.
+	waitFor(t, func() bool {
+		probe, err := net.DialTimeout("tcp", netip.AddrPortFrom(l.addr("1.10"), 8443).String(), time.Second)
+		if err == nil {
+			probe.Close()
+		}
+		return err != nil
+	}, "new connections refused while draining")
 	c.Write([]byte("b")) // the old connection still works while draining
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 		t.Fatalf("draining connection: %v", err)
@@ -326,6 +331,46 @@ func TestShutdownDrains(t *testing.T) {
 	io.ReadAll(c)
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// Close while a Shutdown drains: the Shutdown stops waiting and closes
+// the live connection, both return, and neither races the other (run with
+// -race: both used to close the listeners).
+func TestCloseDuringShutdown(t *testing.T) {
+	l := newLab(t, false, config.PlacementFirstData)
+	l.target("10.20", func(c *net.TCPConn) { io.Copy(c, c); c.CloseWrite() })
+	l.start()
+	c := l.dial("1.50", "1.10")
+	c.Write([]byte("a"))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		done <- l.srv.Shutdown(ctx)
+	}()
+	waitFor(t, func() bool { return l.srv.isClosing() }, "shutdown started")
+	t0 := time.Now()
+	if err := l.srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Shutdown: %v, want it cut short (context.Canceled)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown still draining after Close")
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the live connection: %v, want it closed", err)
 	}
 }
 

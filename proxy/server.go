@@ -79,6 +79,13 @@ type Server struct {
 	ctx    context.Context // cancelled when the server force-closes
 	cancel context.CancelFunc
 
+	// hurry is closed by a Shutdown (or Close) that comes while another
+	// runs and whose context ends first: the running one force-closes.
+	// stopped is closed when the running one has returned.
+	hurry     chan struct{}
+	hurryOnce sync.Once
+	stopped   chan struct{}
+
 	mu             sync.Mutex
 	started        bool
 	closing        bool
@@ -149,6 +156,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		groups:         map[string]*targetGroup{},
 		endpoints:      map[string]*endpoint{},
 		held:           map[*socket]struct{}{},
+		hurry:          make(chan struct{}),
+		stopped:        make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m = newMetrics(s.reg)

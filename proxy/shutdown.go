@@ -16,8 +16,33 @@ import (
 // server started has returned when Shutdown returns, unless connections
 // were still open forceWait after they were force-closed: then Shutdown
 // logs it and returns ErrShutdownStuck with ctx's error.
+//
+// A Shutdown or Close that comes while another Shutdown runs waits for it;
+// if its own ctx ends first (Close's at once), the running one stops
+// draining and closes what is left, and this one returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	for _, ln := range s.beginShutdown() {
+	lns, first := s.beginShutdown()
+	if !first {
+		select {
+		case <-s.stopped:
+			return nil
+		case <-ctx.Done():
+			s.hurryOnce.Do(func() { close(s.hurry) })
+			<-s.stopped
+			return ctx.Err()
+		}
+	}
+	defer close(s.stopped)
+	ctx, cancel := context.WithCancel(ctx) // a later Close hurries this one
+	defer cancel()
+	go func() {
+		select {
+		case <-s.hurry:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for _, ln := range lns {
 		ln.Close() // outside s.mu: the loops take it when they accept
 	}
 	s.stopGateway(ctx)
@@ -69,18 +94,22 @@ var ErrShutdownStuck = errors.New("proxy: connections still open after shutdown"
 // and returns the listeners to close. A reload in progress completes
 // first and later ones fail with ErrServerClosed (reloadMu), so no
 // listener opens after the list is taken.
-func (s *Server) beginShutdown() []*listener {
+// first: no Shutdown ran before this one.
+func (s *Server) beginShutdown() (lns []*listener, first bool) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing {
+		return nil, false
+	}
 	s.closing = true
-	lns := make([]*listener, 0, len(s.listeners))
+	lns = make([]*listener, 0, len(s.listeners))
 	for _, ln := range s.listeners {
 		lns = append(lns, ln)
 	}
 	s.releaseHeld()
-	return lns
+	return lns, true
 }
 
 // forceClose ends every connection still open: dials in progress, relayed
