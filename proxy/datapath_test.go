@@ -305,6 +305,10 @@ func newPendingTarget(t *testing.T, addr netip.AddrPort) *pendingTarget {
 	}
 	pt := &pendingTarget{t: t, fd: fd}
 	t.Cleanup(pt.close)
+	// SO_REUSEADDR: an earlier test's connections may linger in TIME_WAIT.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}); err != nil {
 		t.Fatal(err)
 	}

@@ -283,6 +283,10 @@ func blackhole(t *testing.T, addr netip.AddrPort) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// SO_REUSEADDR: an earlier test's connections may linger in TIME_WAIT.
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
 	sa := &syscall.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
 	if err := syscall.Bind(fd, sa); err != nil {
 		t.Fatal(err)
