@@ -301,8 +301,10 @@ func blackhole(t *testing.T, addr netip.AddrPort) func() {
 	return func() { filler.Close(); syscall.Close(fd) }
 }
 
-// Shutdown stops accepting at once but lets a live connection finish.
-func TestShutdownDrains(t *testing.T) {
+// shutdownWithALiveFlow starts a lab with one live echo flow, then a
+// Shutdown draining for up to drain; done has its result.
+func shutdownWithALiveFlow(t *testing.T, drain time.Duration) (*lab, *net.TCPConn, <-chan error) {
+	t.Helper()
 	l := newLab(t, false, config.PlacementFirstData)
 	l.target("10.20", func(c *net.TCPConn) { io.Copy(c, c); c.CloseWrite() })
 	l.start()
@@ -313,11 +315,17 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
 		defer cancel()
 		done <- l.srv.Shutdown(ctx)
 	}()
 	waitFor(t, func() bool { return l.srv.isClosing() }, "shutdown started")
+	return l, c, done
+}
+
+// Shutdown stops accepting at once but lets a live connection finish.
+func TestShutdownDrains(t *testing.T) {
+	l, c, done := shutdownWithALiveFlow(t, 5*time.Second)
 	// The listener closes right after the server is marked closing: from
 	// then on a new connection is refused.
 	waitFor(t, func() bool {
@@ -342,21 +350,7 @@ func TestShutdownDrains(t *testing.T) {
 // the live connection, both return, and neither races the other (run with
 // -race: both used to close the listeners).
 func TestCloseDuringShutdown(t *testing.T) {
-	l := newLab(t, false, config.PlacementFirstData)
-	l.target("10.20", func(c *net.TCPConn) { io.Copy(c, c); c.CloseWrite() })
-	l.start()
-	c := l.dial("1.50", "1.10")
-	c.Write([]byte("a"))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		done <- l.srv.Shutdown(ctx)
-	}()
-	waitFor(t, func() bool { return l.srv.isClosing() }, "shutdown started")
+	l, c, done := shutdownWithALiveFlow(t, time.Minute)
 	t0 := time.Now()
 	if err := l.srv.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
