@@ -262,8 +262,8 @@ func TestToxicSlicer(t *testing.T) {
 	f := newFault(config.FaultSlicer, config.FaultScope{})
 	f.Size, f.Delay, f.Direction = 10, config.Duration(20*time.Millisecond), config.ToClient
 	l.addFault(f)
+	t0 := time.Now() // before the dial: the first slice may leave before the dial returns here
 	c := l.dial("1.50", "1.10")
-	t0 := time.Now()
 	var got []byte
 	buf := make([]byte, 100)
 	for len(got) < len(msg) {
