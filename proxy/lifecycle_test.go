@@ -191,8 +191,8 @@ func TestUnhealthyTargetLosesTraffic(t *testing.T) {
 	t0 := time.Now()
 	b.ln.Close()
 	l.waitState(b.addr, StateUnhealthy, time.Second)
-	if d := time.Since(t0); d > 500*time.Millisecond {
-		t.Errorf("unhealthy after %s, want within about interval × threshold (200ms)", d)
+	if d := time.Since(t0); d > 900*time.Millisecond {
+		t.Errorf("unhealthy after %s, want within about interval × threshold (200ms) plus a loaded machine's delays", d)
 	}
 	if st := l.targetState(b.addr); st.Reason != ReasonFailedHealth {
 		t.Errorf("reason %q, want %s", st.Reason, ReasonFailedHealth)
