@@ -79,9 +79,7 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 
 // admit decides a new connection with the current snapshot.
 func (s *Server) admit(sv service, c *net.TCPConn) *gateConn {
-	snap := s.snap.Load()
-	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	snap, client := s.snap.Load(), remoteOf(c)
 	ep, rt := snap.route(sv, client.Addr())
 	var v acl.Verdict
 	if snap.paths[sv] == nil || !snap.paths[sv].Check(client, &v) {
@@ -89,8 +87,18 @@ func (s *Server) admit(sv service, c *net.TCPConn) *gateConn {
 		s.deny(sv, c, snap, snap.tablePath(sv, ep, rt.Subnet), ep != nil, client, &v)
 		return nil
 	}
-	gc := &gateConn{TCPConn: c, s: s, sv: sv, client: client}
-	gc.ct = conntrack.Entry{Client: client, Path: snap.tablePath(sv, ep, rt.Subnet), Start: time.Now(), Stats: &gc.st}
+	return s.track(&gateConn{TCPConn: c, s: s, sv: sv, client: client}, snap.tablePath(sv, ep, rt.Subnet))
+}
+
+// remoteOf is a connection's client address (IPv4 unmapped).
+func remoteOf(c *net.TCPConn) netip.AddrPort {
+	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	return netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+}
+
+// track enters an admitted connection in the connection table on path.
+func (s *Server) track(gc *gateConn, path *conntrack.Path) *gateConn {
+	gc.ct = conntrack.Entry{Client: gc.client, Path: path, Start: time.Now(), Stats: &gc.st}
 	gc.st.Src = gc
 	s.table.Insert(&gc.ct)
 	s.table.SetState(&gc.ct, conntrack.StateEstablished)

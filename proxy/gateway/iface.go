@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -90,9 +89,7 @@ func (s *Server) serveIface(addr netip.AddrPort, ln net.Listener) {
 // admitIface decides a new connection to an S3 interface endpoint's
 // interface with the current snapshot: the consumer side of the path.
 func (s *Server) admitIface(addr netip.AddrPort, c *net.TCPConn) *gateConn {
-	snap := s.snap.Load()
-	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	snap, client := s.snap.Load(), remoteOf(c)
 	ir := snap.ifaces[addr]
 	var v acl.Verdict
 	if ir == nil || ir.consumer == nil || !ir.consumer.Check(client, &v) {
@@ -103,12 +100,7 @@ func (s *Server) admitIface(addr netip.AddrPort, c *net.TCPConn) *gateConn {
 		s.deny(serviceS3, c, snap, path, ir != nil, client, &v)
 		return nil
 	}
-	gc := &gateConn{TCPConn: c, s: s, sv: serviceS3, client: client, iface: addr}
-	gc.ct = conntrack.Entry{Client: client, Path: ir.path, Start: time.Now(), Stats: &gc.st}
-	gc.st.Src = gc
-	s.table.Insert(&gc.ct)
-	s.table.SetState(&gc.ct, conntrack.StateEstablished)
-	return gc
+	return s.track(&gateConn{TCPConn: c, s: s, sv: serviceS3, client: client, iface: addr}, ir.path)
 }
 
 // endpointOf is the endpoint a connection's requests go through now: its
