@@ -15,9 +15,9 @@ import (
 	"github.com/privlink/privlink/acl/iampolicy"
 )
 
-// Gateway endpoints and endpoint policies (docs/gateway-endpoints.md): the regional S3 endpoint, route
-// tables with routes to a gateway endpoint, endpoint policies and the
-// access keys that name principals.
+// Gateway endpoints and endpoint policies (docs/gateway-endpoints.md): the
+// regional S3 endpoint, route tables with routes to a gateway endpoint,
+// endpoint policies and the access keys that name principals.
 
 // EndpointType is an endpoint's type: interface (PrivateLink, the default)
 // or gateway (S3 through a route table).

@@ -13,8 +13,9 @@ import (
 	"github.com/privlink/privlink/conntrack"
 )
 
-// The dial stage of a flow (port, provider rules, connect): from its registration
-// with the target it picked to the target's accept, or to the client's RST.
+// The dial stage of a flow (port, provider rules, connect): from its
+// registration with the target it picked to the target's accept, or to the
+// client's RST.
 
 // maxPortTries bounds the ports tried when the kernel refuses one (another
 // socket on the host holds node:port towards the target).
@@ -22,12 +23,12 @@ const maxPortTries = 4
 
 // connect takes a source port from the pool of (node, target), checks the
 // provider-side rules for it and dials the target from node:port without
-// waiting: the flow's loop goes on with established
-// once the target accepts. On failure the client is answered. From here
-// on the flow is registered with its target: terminations (endpoint
-// rejected, target unhealthy or drained) and a reload's NACLs reach it
-// while its target is dialled too. One that came between the pick and
-// the registration is caught here (missedReset).
+// waiting: the flow's loop goes on with established once the target
+// accepts. On failure the client is answered. From here on the flow is
+// registered with its target: terminations (endpoint rejected, target
+// unhealthy or drained) and a reload's NACLs reach it while its target is
+// dialled too. One that came between the pick and the registration is
+// caught here (missedReset).
 func (f *flow) connect(client *socket, failOpen bool) {
 	pool, err := f.s.pool(f.r, f.t)
 	if err != nil {
@@ -122,9 +123,9 @@ func (f *flow) dial(client *socket, try int, t0 time.Time) {
 }
 
 // providerAllows checks the provider-side rules (the NLB's and the
-// target's security groups and subnet NACLs) for a
-// connection from node:port, on every try: each port the kernel is asked
-// for is one the rules allow. A denial answers the client.
+// target's security groups and subnet NACLs) for a connection from
+// node:port, on every try: each port the kernel is asked for is one the
+// rules allow. A denial answers the client.
 func (f *flow) providerAllows(client *socket, port uint16) bool {
 	pp := f.s.rules.Load().Provider(f.r.serviceID, f.r.node, f.ct.Target)
 	if pp == nil || pp.Check(port, nil) {

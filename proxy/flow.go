@@ -38,8 +38,9 @@ type flow struct {
 	pool *conntrack.Pool     // the node's port pool towards the target
 }
 
-// serve runs the pipeline (endpoint state, rules, target choice, dial) for one accepted connection, up to
-// handing the two sockets to the relay engine.
+// serve runs the pipeline (endpoint state, rules, target choice, dial) for
+// one accepted connection, up to handing the two sockets to the relay
+// engine.
 func (f *flow) serve(client *socket) {
 	r := f.r
 	r.zone.newFlows.Inc()

@@ -1,5 +1,3 @@
-// Package testnet holds what tests of several packages need from the
-// network: a connected pair of loopback TCP sockets.
 package testnet
 
 import (
