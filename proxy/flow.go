@@ -20,7 +20,7 @@ type flow struct {
 	s *Server
 	r *route
 	t *target
-	l *relay.Loop // the loop that accepted the client and runs the flow
+	l *relay.Loop // the loop that accepted the client (a bulk flow may move on: relay/move.go)
 
 	// killed and relayed make terminate safe at any point of the pipeline:
 	// whichever of serve and terminate comes second cuts the flow.

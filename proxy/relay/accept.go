@@ -10,8 +10,9 @@ import (
 	"github.com/privlink/privlink/internal/rawsock"
 )
 
-// Listener accepts on a listening socket from every loop of an engine: a
-// new connection is handled by the loop that accepted it, on that loop.
+// Listener accepts on a listening socket on the engine's first loop; a
+// new connection is handled by that loop, or by another while the first
+// is busy (move.go).
 type Listener struct {
 	fd       int
 	accepted func(l *Loop, fd int, remote netip.AddrPort)
@@ -21,40 +22,36 @@ type Listener struct {
 	closed   bool
 }
 
-// Listen makes every loop accept on fd, a non-blocking listening socket
-// (accepted sockets inherit its options, TCP_NODELAY among them):
-// accepted runs with the new non-blocking socket on the loop that owns
-// fewest connections (the one that accepted unless another owns fewer),
-// which then owns it: a Flow started on it with Loop.Start, or
-// Loop.Release when the connection ends without one. failed (may be nil)
-// is told when accepting fails for lack of resources (descriptors,
-// memory): that loop stops accepting for a back-off, from 5 ms doubling up
-// to 1 s (its wait for events ends when the back-off does). The caller
-// keeps fd and closes it after Listener.Close.
+// Listen makes the engine accept on fd, a non-blocking listening socket
+// (accepted sockets inherit its options, TCP_NODELAY among them). The
+// first loop accepts; accepted runs with the new non-blocking socket on
+// that loop while it has time to spare, else on the loop that owns fewest
+// connections (move.go), which then owns it: a Flow started on it with
+// Loop.Start, or Loop.Release when the connection ends without one.
+// failed (may be nil) is told when accepting fails for lack of resources
+// (descriptors, memory): the loop stops accepting for a back-off, from
+// 5 ms doubling up to 1 s (its wait for events ends when the back-off
+// does). The caller keeps fd and closes it after Listener.Close.
 func (e *Engine) Listen(fd int, accepted func(l *Loop, fd int, remote netip.AddrPort), failed func(err error, backoff time.Duration)) *Listener {
 	ln := &Listener{fd: fd, accepted: accepted, failed: failed, e: e}
-	ln.acks.Add(len(e.loops))
-	for _, l := range e.loops {
-		if !l.post(op{kind: opListen, ln: ln}) {
-			ln.acks.Done() // the engine is closed: nothing accepts
-		}
+	ln.acks.Add(1)
+	if !e.loops[0].post(op{kind: opListen, ln: ln}) {
+		ln.acks.Done() // the engine is closed: nothing accepts
 	}
 	ln.acks.Wait()
 	return ln
 }
 
-// Close stops accepting on every loop; when it returns, no loop uses the
-// socket any more and accepted is not called again.
+// Close stops accepting; when it returns, no loop uses the socket any
+// more and accepted is not called again.
 func (ln *Listener) Close() {
 	if ln.closed {
 		return
 	}
 	ln.closed = true
-	ln.acks.Add(len(ln.e.loops))
-	for _, l := range ln.e.loops {
-		if !l.post(op{kind: opUnlisten, ln: ln}) {
-			ln.acks.Done()
-		}
+	ln.acks.Add(1)
+	if !ln.e.loops[0].post(op{kind: opUnlisten, ln: ln}) {
+		ln.acks.Done()
 	}
 	ln.acks.Wait()
 }
@@ -94,10 +91,9 @@ func (l *Loop) unlisten(ln *Listener) {
 	}
 }
 
-// resume (re)registers the listening socket, level-triggered and
-// exclusive: one loop is woken per new connection, not all of them.
+// resume (re)registers the listening socket, level-triggered.
 func (x *loopListener) resume(l *Loop) {
-	if err := l.attach(x.ln.fd, x, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
+	if err := l.attach(x.ln.fd, x, unix.EPOLLIN); err != nil {
 		x.pause(l, err)
 		return
 	}
@@ -137,9 +133,7 @@ func (x *loopListener) event(uint32) {
 		switch err {
 		case nil:
 			x.backoff = 0
-			// Spread connections over the loops: a few long streams must
-			// not all land on the loop that happened to wake.
-			to := l.leastLoaded()
+			to := l.placement()
 			to.load.Add(1)
 			if to == l {
 				x.ln.accepted(l, fd, remote)

@@ -175,6 +175,7 @@ func (d *dir) read() (b []byte, n int, err error) {
 	}
 	if len(b)+n == cap(b) {
 		d.spliced = true
+		d.f.turnedBulk()
 	} else if !d.src.ends {
 		d.src.readable = false // a short read took all there was
 	}
@@ -371,7 +372,7 @@ func (d *dir) resetAfterExpiry() {
 		}
 	}
 	d.src.close()
-	d.f.once.Do(func() { d.f.cause = ErrExpired })
+	d.f.setCause(ErrExpired)
 	// The other direction can no longer write here.
 	d.release()
 	d.finish()

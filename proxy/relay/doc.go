@@ -5,14 +5,17 @@
 //
 // An Engine runs Options.Loops loops (default GOMAXPROCS). Each loop is a
 // goroutine locked to its thread with its own epoll set, blocked in
-// epoll_pwait when it has nothing to do, as HAProxy's threads are. A
-// socket's whole life is handled on one loop with raw system calls: the
-// listening socket is shared by every loop (EPOLLEXCLUSIVE), and a
-// connection accepted on a loop is dialled, relayed and closed on it. No
-// goroutine is started per connection and Go's netpoller is not involved,
-// so a connection costs no goroutine wake-up and no thread hand-off. Other
-// goroutines reach a loop through its inbox (an eventfd wakes it): Kill,
-// Terminate, listeners added and removed.
+// epoll_pwait when it has nothing to do, as HAProxy's threads are.
+// Sockets are handled on the loops with raw system calls: the first loop
+// accepts, and a connection is dialled, relayed and closed on the loop it
+// was placed on. The engine packs (move.go): the first loop keeps new
+// connections while it has time to spare, a flow that turns bulk moves
+// once to a loop with fewer bulk flows, and new connections spread only
+// while the first loop is busy. No goroutine is started per connection
+// and Go's netpoller is not involved, so a connection costs no goroutine
+// wake-up and no thread hand-off. Other goroutines reach a loop through
+// its inbox (an eventfd wakes it): Kill, Terminate, listeners added and
+// removed.
 //
 // Sockets are registered edge-triggered for reading and writing, and the
 // loop keeps each one's readiness. Small messages are read into the loop's

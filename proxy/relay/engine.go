@@ -35,6 +35,7 @@ type Engine struct {
 	loops []*Loop
 	next  atomic.Uint32
 	gen   atomic.Uint32
+	kills atomic.Uint32 // KillAll calls, numbered (move.go)
 
 	mu      sync.Mutex
 	closed  bool
@@ -107,25 +108,6 @@ func (e *Engine) Close() error {
 // started for it (Loop.Start): l owns one connection less.
 func (l *Loop) Release() { l.load.Add(-1) }
 
-// leastLoaded is the loop a new connection of l should go to: the one
-// owning the fewest connections when l owns only a few (each long stream
-// matters) or more than twice as many as it; otherwise l. Handing a
-// connection over costs the other loop a wake-up, and while both loops are
-// busy the listener's wake-ups already share the work.
-func (l *Loop) leastLoaded() *Loop {
-	mine := l.load.Load()
-	best, n := l, mine
-	for _, x := range l.e.loops {
-		if m := x.load.Load(); m < n {
-			best, n = x, m
-		}
-	}
-	if mine <= 2 || n*2 < mine {
-		return best
-	}
-	return l
-}
-
 // tick has the loops check their flows' idle timeouts every Tick.
 func (e *Engine) tick() {
 	defer e.wg.Done()
@@ -156,8 +138,9 @@ func (e *Engine) PipesInUse() int {
 // KillAll ends every flow at once: its sockets are closed and FlowDone
 // runs with ErrClosed as the cause.
 func (e *Engine) KillAll() {
+	gen := e.kills.Add(1)
 	for _, l := range e.loops {
-		l.post(op{kind: opKillAll})
+		l.post(op{kind: opKillAll, gen: gen})
 	}
 }
 
@@ -178,6 +161,11 @@ type Loop struct {
 	// load is the connections the loop owns: accepted and not yet ended
 	// (Release), or relayed and not yet done.
 	load atomic.Int32
+	// bulk is the loop's flows that carry bulk traffic (move.go).
+	bulk atomic.Int32
+	// busy is the share of the last sweep interval the loop's thread ran,
+	// in thousandths (move.go).
+	busy atomic.Int32
 
 	// Owned by the loop's goroutine.
 	socks []slot                  // by file descriptor
@@ -198,6 +186,14 @@ type Loop struct {
 
 	// timers are the toxic directions' (toxictimer.go).
 	timers timerHeap
+	// movers are flows that turned bulk and may move to a loop with fewer
+	// bulk flows (move.go).
+	movers []*Flow
+	// killGen is the last KillAll the loop ran (move.go).
+	killGen uint32
+	// cpuAt and sweptAt are the thread's CPU time and the loop's clock at
+	// the last sweep (move.go).
+	cpuAt, sweptAt int64
 }
 
 // op is a request to a loop from another goroutine.
@@ -208,6 +204,7 @@ type op struct {
 	fd     int            // opAccepted
 	remote netip.AddrPort // opAccepted
 	tox    *Toxics        // opToxics
+	gen    uint32         // opKillAll: its number (Engine.kills)
 }
 
 type opKind uint8
@@ -224,6 +221,7 @@ const (
 	opAccepted
 	opHold
 	opToxics
+	opAdopt
 )
 
 func newLoop(e *Engine) (*Loop, error) {
@@ -313,6 +311,9 @@ func (l *Loop) run() {
 		if len(l.ready) > 0 {
 			l.runReady()
 		}
+		if len(l.movers) > 0 {
+			l.moveBulk()
+		}
 		if inbox && l.takeInbox() {
 			l.stop()
 			return
@@ -395,11 +396,23 @@ func (l *Loop) takeInbox() bool {
 		switch o.kind {
 		case opStart:
 			l.start(o.f)
-		case opKill:
-			o.f.abort(ErrClosed, false)
-		case opTerminate:
-			o.f.abort(ErrTerminated, true)
+		case opKill, opTerminate, opHold, opToxics:
+			if o.f.l != l { // the flow moved: its loop runs it (move.go)
+				o.f.l.post(*o)
+				break
+			}
+			switch o.kind {
+			case opKill:
+				o.f.abort(ErrClosed, false)
+			case opTerminate:
+				o.f.abort(ErrTerminated, true)
+			case opHold:
+				o.f.hold()
+			case opToxics:
+				o.f.setToxics(o.tox)
+			}
 		case opKillAll:
+			l.killGen = max(l.killGen, o.gen)
 			l.wheel.each(func(f *Flow) { f.abort(ErrClosed, false) })
 			l.conns.each(func(x *connect) { x.finish(ErrClosed) })
 		case opListen:
@@ -410,10 +423,8 @@ func (l *Loop) takeInbox() bool {
 			o.ln.accepted(l, o.fd, o.remote)
 		case opSweep:
 			l.sweep()
-		case opHold:
-			o.f.hold()
-		case opToxics:
-			o.f.setToxics(o.tox)
+		case opAdopt:
+			l.adopt(o.f)
 		case opStop:
 			stop = true
 		}
@@ -444,6 +455,7 @@ func (l *Loop) runReady() {
 // sweep runs the idle checks that came due and ends connects past their
 // deadline.
 func (l *Loop) sweep() {
+	l.measureBusy()
 	l.wheel.advance(l.now)
 	l.conns.each(func(x *connect) {
 		if l.now >= x.deadline {

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"errors"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -72,23 +71,30 @@ type Flow struct {
 	Owner Owner
 	// IdleTimeout expires the flow after no traffic either way (0 = never).
 	IdleTimeout time.Duration
+	// Toxics shape the flow's bytes (toxic.go); nil: the usual path.
+	Toxics *Toxics
+
+	// l is the loop that runs the flow, owned by it; home is the loop it
+	// started on, which other goroutines post to (a flow that moved
+	// follows l: move.go).
+	l, home     *Loop
+	a, b        side
+	ab, ba      dir
+	links[Flow] // in the loop's wheel
+	cause       error
 	// HeaderFirst makes the relay write Owner.AppendHeader's bytes to B in
 	// one write together with the first bytes A sends (PROXY protocol
 	// placement "first_data"). If A closes without sending, no header is sent.
 	HeaderFirst bool
-	// Toxics shape the flow's bytes (toxic.go); nil: the usual path.
-	Toxics *Toxics
-
-	l           *Loop
-	a, b        side
-	ab, ba      dir
-	links[Flow]      // in the loop's wheel
 	done        int8 // directions finished
 	counted     bool // counts in the loop's load
 	closed      bool // FlowClosing ran
+	caused      bool // cause is set: the first one stays
+	bulk        bool // counts in its loop's bulk flows (move.go)
+	moved       bool // moved from home to l; a flow moves once
 	ended       atomic.Bool
-	once        sync.Once
-	cause       error
+	// kills is the number of the last KillAll when the flow moved.
+	kills uint32
 
 	expired atomic.Bool
 	// The idle timeout's state (idle.go), owned by the loop.
@@ -104,6 +110,7 @@ func (e *Engine) Start(f *Flow) { e.Serve(f, nil) }
 // Terminate work on f, before Serve returns.
 func (e *Engine) Serve(f *Flow, registered func()) {
 	f.l = e.loops[int(e.next.Add(1))%len(e.loops)]
+	f.home = f.l
 	if !e.admit() {
 		f.closeUnstarted(ErrClosed)
 		if registered != nil {
@@ -131,7 +138,7 @@ func (e *Engine) admit() bool {
 // closeUnstarted ends a flow the engine never took.
 func (f *Flow) closeUnstarted(cause error) {
 	f.ended.Store(true)
-	f.once.Do(func() { f.cause = cause })
+	f.setCause(cause)
 	f.A.Close()
 	f.B.Close()
 	if f.Owner != nil {
@@ -142,7 +149,7 @@ func (f *Flow) closeUnstarted(cause error) {
 // Start relays f on l: call it from a callback running on l (Listen's,
 // Connect's). B may be the socket of a Connect on l that succeeded.
 func (l *Loop) Start(f *Flow) {
-	f.l = l
+	f.l, f.home = l, l
 	if !l.e.admit() {
 		l.Release()
 		f.closeUnstarted(ErrClosed)
@@ -213,8 +220,15 @@ func (f *Flow) Kill() { f.post(opKill) }
 func (f *Flow) Terminate() { f.post(opTerminate) }
 
 func (f *Flow) post(k opKind) {
-	if f.l != nil && !f.ended.Load() {
-		f.l.post(op{kind: k, f: f})
+	if f.home != nil && !f.ended.Load() {
+		f.home.post(op{kind: k, f: f})
+	}
+}
+
+// setCause records why the flow ends; the first cause stays.
+func (f *Flow) setCause(err error) {
+	if !f.caused {
+		f.caused, f.cause = true, err
 	}
 }
 
@@ -235,7 +249,7 @@ func (f *Flow) abort(cause error, reset bool) {
 	if f.ended.Load() {
 		return
 	}
-	f.once.Do(func() { f.cause = cause })
+	f.setCause(cause)
 	f.closing()
 	for _, s := range []*side{&f.a, &f.b} {
 		if reset && !s.closed {
@@ -257,7 +271,7 @@ func (f *Flow) finished() {
 // complete runs when both directions finished.
 func (f *Flow) complete() {
 	f.ended.Store(true)
-	f.once.Do(func() {}) // a clean end: cause stays nil
+	f.caused = true // a clean end: cause stays nil
 	f.closing()
 	f.a.close()
 	f.b.close()
@@ -267,6 +281,9 @@ func (f *Flow) complete() {
 	}
 	if f.counted {
 		f.l.load.Add(-1)
+	}
+	if f.bulk {
+		f.l.bulk.Add(-1)
 	}
 	if f.Owner != nil {
 		f.Owner.FlowDone(f)

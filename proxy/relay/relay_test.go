@@ -603,50 +603,6 @@ func TestKillDuringBulkTransfer(t *testing.T) {
 	wg.Wait()
 }
 
-// Connections accepted on a shared listener spread over the loops: a few
-// long streams must not all land on the loop that happened to wake.
-func TestListenSpreadsConnections(t *testing.T) {
-	e := newEngine(t, Options{Loops: 2})
-	ln, fd := listenLoopback(t)
-	got := make(chan *Loop, 8)
-	var mu sync.Mutex
-	var fds []int
-	l := e.Listen(fd, func(lp *Loop, fd int, _ netip.AddrPort) {
-		mu.Lock()
-		fds = append(fds, fd)
-		mu.Unlock()
-		got <- lp
-	}, nil)
-	defer func() {
-		l.Close()
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	per := map[*Loop]int{}
-	for range 4 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		select {
-		case lp := <-got:
-			per[lp]++
-		case <-time.After(5 * time.Second):
-			t.Fatal("not accepted")
-		}
-	}
-	if len(per) != 2 {
-		t.Fatalf("4 connections on %d loop(s), want 2 each", len(per))
-	}
-	for _, n := range per {
-		if n != 2 {
-			t.Fatalf("connections per loop %v, want 2 each", per)
-		}
-	}
-}
-
 // Out of descriptors, a loop stops accepting for a back-off instead of
 // spinning on the level-triggered listener, tells failed, and accepts
 // again once descriptors are free.

@@ -109,8 +109,8 @@ func (f *Flow) hold() {
 // flow Hold reached stays held. It may be called from any goroutine; on
 // an ended flow it does nothing.
 func (f *Flow) SetToxics(ab, ba Toxic) {
-	if f.l != nil && !f.ended.Load() {
-		f.l.post(op{kind: opToxics, f: f, tox: &Toxics{AB: ab, BA: ba}})
+	if f.home != nil && !f.ended.Load() {
+		f.home.post(op{kind: opToxics, f: f, tox: &Toxics{AB: ab, BA: ba}})
 	}
 }
 
