@@ -291,15 +291,15 @@ func (s *Server) startAccepting(addr netip.AddrPort, ln *listener) {
 
 // accepted starts the pipeline for a new client connection, on the loop
 // that accepted it.
-func (s *Server) accepted(l *relay.Loop, client *socket) {
-	r := s.top.Load().routes[client.local]
+func (s *Server) accepted(l *relay.Loop, client *socket, local, remote netip.AddrPort) {
+	r := s.top.Load().routes[local]
 	if r == nil || !s.flowStarted() { // a listener being removed, or shutting down
 		resetConn(client)
 		l.Release()
 		return
 	}
 	f := &flow{s: s, r: r, l: l}
-	f.ct = conntrack.Entry{Client: client.remote, Path: &r.path, Start: time.Now()}
+	f.ct = conntrack.Entry{Client: remote, Path: &r.path, Start: time.Now()}
 	f.serve(client)
 }
 

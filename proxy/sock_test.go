@@ -33,7 +33,8 @@ func TestListener(t *testing.T) {
 	}
 	defer e.Close()
 	accepted := make(chan *socket, 4)
-	ln.start(e, func(_ *relay.Loop, c *socket) { accepted <- c }, nil)
+	var local, remote netip.AddrPort
+	ln.start(e, func(_ *relay.Loop, c *socket, l, r netip.AddrPort) { local, remote = l, r; accepted <- c }, nil)
 	from := netip.MustParseAddrPort(labNet() + ".1.99:40123")
 	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(from), Timeout: 5 * time.Second}
 	client, err := d.Dial("tcp", at.String())
@@ -48,8 +49,8 @@ func TestListener(t *testing.T) {
 		t.Fatal("nothing accepted")
 	}
 	defer s.Close()
-	if s.local != at || s.remote != from || addrPort(s.RemoteAddr()) != from || addrPort(s.LocalAddr()) != at {
-		t.Fatalf("accepted %s ← %s, want %s ← %s", s.local, s.remote, at, from)
+	if local != at || remote != from || addrPort(s.RemoteAddr()) != from || addrPort(s.LocalAddr()) != at {
+		t.Fatalf("accepted %s ← %s (the kernel: %s ← %s), want %s ← %s", local, remote, s.LocalAddr(), s.RemoteAddr(), at, from)
 	}
 	for _, o := range []struct {
 		name       string

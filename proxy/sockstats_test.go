@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net"
-	"net/netip"
 	"syscall"
 	"testing"
 
@@ -33,7 +32,7 @@ func TestSampleAllocatesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return newSocket(fd, tc.LocalAddr().(*net.TCPAddr).AddrPort(), netip.AddrPort{})
+		return newSocket(fd)
 	}
 	a, b := sock(c), sock(s)
 	defer a.Close()
