@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
@@ -228,22 +227,7 @@ func TestMovedFlowsTakeOps(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, r := range rigs {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			chunk := bytes.Repeat([]byte{'x'}, 256<<10)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := r.client.Write(chunk); err != nil {
-					return
-				}
-			}
-		}()
-		go func() { defer wg.Done(); io.Copy(io.Discard, r.server) }()
+		r.flood(stop, &wg, 256<<10)
 	}
 	defer func() { close(stop); wg.Wait() }()
 	waitUntil(t, "one bulk flow on each loop", func() bool {

@@ -568,16 +568,13 @@ func TestEndsQueuedBehindDataAreNotStalled(t *testing.T) {
 // loop's inbox and ends it at once: a direction moves at most pumpBudget
 // before the loop takes its inbox (and the other sockets' events) again,
 // even from a source that never runs dry.
-func TestKillDuringBulkTransfer(t *testing.T) {
-	e := newEngine(t, Options{})
-	o := newOwner()
-	r := start(t, e, o, nil)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+// flood has the client write chunks of size bytes until stop is closed or
+// a write fails, and the server read them all, on goroutines wg waits for.
+func (r *rig) flood(stop <-chan struct{}, wg *sync.WaitGroup, size int) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		chunk := make([]byte, 1<<20)
+		chunk := make([]byte, size)
 		for {
 			select {
 			case <-stop:
@@ -590,6 +587,15 @@ func TestKillDuringBulkTransfer(t *testing.T) {
 		}
 	}()
 	go func() { defer wg.Done(); io.Copy(io.Discard, r.server) }()
+}
+
+func TestKillDuringBulkTransfer(t *testing.T) {
+	e := newEngine(t, Options{})
+	o := newOwner()
+	r := start(t, e, o, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	r.flood(stop, &wg, 1<<20)
 	waitUntil(t, "64 MB relayed", func() bool { ab, _ := r.flow.Bytes(); return ab > 64<<20 })
 	start := time.Now()
 	r.flow.Kill()
